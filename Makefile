@@ -1,0 +1,33 @@
+# truthgpt — the two commands of a new user:
+#   make demo   installs what is missing, builds, trains on the bundled data, samples
+#   make test   installs what is missing, builds (also with sanitizers), runs every test
+BUILD ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: all build setup setup-test test test-fast demo bench clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+setup-test:
+	@bash scripts/setup.sh --test
+
+build: setup
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release > $(BUILD).cmake.log 2>&1 || (cat $(BUILD).cmake.log; exit 1)
+	@grep -E '✓|✗' $(BUILD).cmake.log || true
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: setup
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTG_SANITIZE=ON -DCMAKE_C_COMPILER=clang > build-asan.cmake.log 2>&1 || (cat build-asan.cmake.log; exit 1)
+	@cmake --build build-asan -j $(JOBS)
+
+test: setup-test
+	@bash tests/run_all.sh
+
+demo: build
+	@bash scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD) build-asan build.cmake.log build-asan.cmake.log

@@ -1,0 +1,231 @@
+/*
+ * truthgpt.h — the public C API of truthgpt.
+ *
+ * truthgpt trains a chat language model on a community's own posts and serves
+ * it (see docs/ and README.md). The command-line program in src/cli uses only
+ * what this header declares; so can any program that embeds the library.
+ *
+ * Conventions:
+ *   - Functions that can fail return an int status: TG_OK (0), TG_ERR_RUNTIME
+ *     (1) or TG_ERR_INPUT (2, bad usage or bad input). The message, naming the
+ *     file, field or flag, is in tg_error_message() (per thread).
+ *   - Owning structs come in _init/_free (or _open/_close, _load/_free) pairs.
+ *   - Dimension legend: B batch, T time (sequence), C channels, L layers,
+ *     H heads, V vocabulary (Vp padded), NH*HS = C.
+ */
+#ifndef TRUTHGPT_H
+#define TRUTHGPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TG_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+enum { TG_OK = 0, TG_ERR_RUNTIME = 1, TG_ERR_INPUT = 2 };
+
+/* Records an error for this thread and returns code (so `return tg_error_set(...)`). */
+int tg_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The last error message of this thread ("" when none). */
+const char *tg_error_message(void);
+/* The last error code of this thread (TG_OK when none). */
+int tg_error_code(void);
+void tg_error_clear(void);
+
+/* ------------------------------------------------------------ model config */
+
+typedef struct {
+    int n_layer;       /* L */
+    int n_head;        /* NH */
+    int n_embd;        /* C */
+    int n_ctx;         /* maximum T (rows of the position embedding) */
+    int vocab_size;    /* V: true vocabulary size, as files hold it */
+    int padded_vocab;  /* Vp: rows of wte in memory, V rounded up to 64 */
+    float ln_eps;      /* LayerNorm epsilon, 1e-5 */
+    int eos_id;        /* <|endoftext|> id (bos and eos of the HF config) */
+} tg_config;
+
+/* Fills cfg with a named preset (tiny, small, gpt2, gpt2-medium, gpt2-large,
+ * gpt2-xl). vocab_size is set to GPT-2's 50257; callers override it from the
+ * tokenizer. Returns TG_ERR_INPUT for an unknown name. */
+int tg_config_preset(const char *name, tg_config *cfg);
+/* NULL-terminated list of preset names, for --help. */
+const char *const *tg_config_preset_names(void);
+/* Recomputes derived fields (padded_vocab) and checks the config: C divisible
+ * by NH, every size positive. Returns TG_ERR_INPUT with a message otherwise. */
+int tg_config_validate(tg_config *cfg);
+/* Number of parameters with the true vocabulary (with or without wpe). */
+int64_t tg_config_num_params(const tg_config *cfg, bool with_pos_embedding);
+
+/* ------------------------------------------------------------- parameters */
+
+/* The parameter tensors of a GPT-2 model, in memory in Hugging Face's layout
+ * (Conv1D weights are [in, out]) so that checkpoints copy straight through.
+ * One allocation is carved into all of them, in this order. */
+#define TG_NUM_PARAM_TENSORS 16
+typedef struct {
+    float *wte;      /* (Vp, C)  token embedding, tied LM head; rows >= V are zero */
+    float *wpe;      /* (maxT, C) position embedding */
+    float *ln1w;     /* (L, C) */
+    float *ln1b;     /* (L, C) */
+    float *qkvw;     /* (L, C, 3C)  attn.c_attn.weight */
+    float *qkvb;     /* (L, 3C) */
+    float *attprojw; /* (L, C, C)   attn.c_proj.weight */
+    float *attprojb; /* (L, C) */
+    float *ln2w;     /* (L, C) */
+    float *ln2b;     /* (L, C) */
+    float *fcw;      /* (L, C, 4C)  mlp.c_fc.weight */
+    float *fcb;      /* (L, 4C) */
+    float *fcprojw;  /* (L, 4C, C)  mlp.c_proj.weight */
+    float *fcprojb;  /* (L, C) */
+    float *lnfw;     /* (C) */
+    float *lnfb;     /* (C) */
+} tg_params;
+
+/* Element counts of the 16 tensors (padded vocabulary) and whether each gets
+ * weight decay (2-D weights and embeddings). */
+void tg_param_sizes(const tg_config *cfg, size_t sizes[TG_NUM_PARAM_TENSORS]);
+bool tg_param_decays(int tensor_index);
+/* Points the 16 tensors into one buffer of tg_param_sizes' total. */
+void tg_params_point(tg_params *p, const tg_config *cfg, float *mem);
+
+/* ------------------------------------------------------------------ model */
+
+typedef enum { TG_DTYPE_FP32 = 0, TG_DTYPE_BF16 = 1 } tg_dtype;
+
+/* One micro-batch. Only inputs is required. */
+typedef struct {
+    const int32_t *inputs;   /* (B, T) token ids */
+    const int32_t *targets;  /* (B, T) next-token ids, or NULL for logits only */
+    const float *weights;    /* (B, T) loss weight of each target (0: not counted), or NULL: all 1 */
+    const int32_t *segments; /* (B, T) or NULL: attention stays inside runs of equal segment id,
+                                and positions restart at 0 at each run's start (packed chats) */
+    int B, T;
+} tg_batch;
+
+typedef struct tg_model tg_model;  /* opaque: parameters, gradients, activations */
+
+/* Allocates a model for cfg (validated) with parameters zeroed. */
+int tg_model_init(tg_model **out, const tg_config *cfg);
+void tg_model_free(tg_model *m);
+const tg_config *tg_model_config(const tg_model *m);
+tg_params *tg_model_params(tg_model *m);
+tg_params *tg_model_grads(tg_model *m);          /* NULL before tg_model_alloc_train */
+float *tg_model_param_memory(tg_model *m, size_t *count);
+float *tg_model_grad_memory(tg_model *m, size_t *count);
+/* GPT-2 initialisation (DESIGN §3), reproducible from seed. */
+void tg_model_init_weights(tg_model *m, uint64_t seed);
+/* Allocates gradients and activations for micro-batches up to (B, T), once,
+ * before the first step. dtype chooses the matrix-multiply precision. */
+int tg_model_alloc_train(tg_model *m, int B, int T, tg_dtype dtype);
+/* Forward pass over a batch (B, T <= allocated). With targets, stores the
+ * weighted sum of cross-entropies in *loss_sum and the summed weights in
+ * *count (either may be NULL). Logits (B, T, Vp) stay readable through
+ * tg_model_logits until the next forward. */
+int tg_model_forward(tg_model *m, const tg_batch *batch, double *loss_sum, double *count);
+const float *tg_model_logits(const tg_model *m);
+void tg_model_zero_grad(tg_model *m);
+/* Backward of scale * loss_sum of the last forward (which had targets);
+ * gradients accumulate (+=) so accumulation slices add up. */
+int tg_model_backward(tg_model *m, float scale);
+
+/* --------------------------------------------------------------- optimizer */
+
+typedef struct {
+    float lr;            /* peak learning rate */
+    float min_lr_frac;   /* lo = lr * min_lr_frac (0.1) */
+    int warmup;          /* warm-up steps */
+    int total_steps;     /* S */
+    float beta1, beta2;  /* 0.9, 0.95 */
+    float eps;           /* 1e-8 */
+    float weight_decay;  /* 0.1, on 2-D weights and embeddings only */
+    float grad_clip;     /* global-norm clip, 1.0; <= 0 disables */
+} tg_optim_params;
+
+tg_optim_params tg_optim_default_params(void);
+/* Learning rate at step s (from 0), DESIGN §5. */
+float tg_lr_at(const tg_optim_params *p, int step);
+/* Global L2 norm of the gradients; scales them by min(1, clip/(norm+1e-6)) as
+ * torch.nn.utils.clip_grad_norm_ does. Returns the norm before clipping. */
+float tg_clip_grad_norm(tg_model *m, float clip);
+/* One AdamW update (torch.optim.AdamW semantics) at step t (1-based for bias
+ * correction) with learning rate lr; m1, v2 are the moments, laid out like
+ * the parameter memory. */
+void tg_adamw_update(tg_model *m, float *m1, float *v2, int t, float lr, const tg_optim_params *p);
+
+/* ------------------------------------------------------------ token shards */
+
+#define TG_SHARD_MAGIC 0x4b4f5447u /* "TGTK" little-endian */
+#define TG_SHARD_VERSION 1
+
+typedef struct {
+    char *path;
+    void *map;            /* whole file, mmapped read-only */
+    size_t map_size;
+    const void *ids;      /* token data after the header */
+    int64_t n_tokens;
+    int bytes_per_token;  /* 2 or 4 */
+    int vocab_size;
+    int eot_id;
+    uint8_t tokenizer_sha256[32];
+} tg_shard;
+
+/* Opens and validates a shard (magic, version, sizes); never reads past the
+ * file. Errors name the file. */
+int tg_shard_open(tg_shard *s, const char *path);
+void tg_shard_close(tg_shard *s);
+static inline int32_t tg_shard_get(const tg_shard *s, int64_t i) {
+    return s->bytes_per_token == 2 ? (int32_t)((const uint16_t *)s->ids)[i]
+                                   : ((const int32_t *)s->ids)[i];
+}
+
+/* Streaming shard writer: appends ids, then commits atomically (tmp + fsync +
+ * rename) on close. */
+typedef struct tg_shard_writer tg_shard_writer;
+int tg_shard_writer_open(tg_shard_writer **w, const char *path, int vocab_size, int eot_id,
+                         const uint8_t tokenizer_sha256[32]);
+int tg_shard_writer_append(tg_shard_writer *w, const int32_t *ids, size_t n);
+int64_t tg_shard_writer_count(const tg_shard_writer *w);
+/* Finishes the file: header, fsync, rename. Frees w in all cases. */
+int tg_shard_writer_close(tg_shard_writer *w);
+/* Drops the temporary file without committing. Frees w. */
+void tg_shard_writer_abort(tg_shard_writer *w);
+
+/* A list of shards read as one stream (DESIGN §4): a directory's train-*.tok
+ * (or all *.tok) in name order, or one file. */
+typedef struct {
+    tg_shard *shards;
+    int n_shards;
+    int64_t *starts;   /* (n_shards + 1) cumulative token offsets */
+    int64_t n_tokens;
+    int vocab_size;    /* the largest of the shards' */
+    int eot_id;
+} tg_token_stream;
+
+/* prefix: "train" or "val" selects DIR/<prefix>-*.tok; NULL or when none
+ * match, all *.tok. */
+int tg_token_stream_open(tg_token_stream *ts, const char *path, const char *prefix);
+void tg_token_stream_close(tg_token_stream *ts);
+int32_t tg_token_stream_get(const tg_token_stream *ts, int64_t i);
+/* Copies n tokens from position pos, wrapping at the end of the stream. */
+void tg_token_stream_read(const tg_token_stream *ts, int64_t pos, int32_t *out, int64_t n);
+
+/* -------------------------------------------------------------- tokenizer */
+/* (section owned by the tokenizer module) */
+
+/* ------------------------------------------------------ checkpoints & runs */
+/* (section owned by the training module) */
+
+/* ------------------------------------------------------ inference & chat */
+/* (section owned by the inference module) */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TRUTHGPT_H */

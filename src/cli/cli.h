@@ -1,0 +1,58 @@
+/*
+ * cli.h — the subcommands of the truthgpt program and a small option parser
+ * shared by them. Each subcommand lives in its own file (cmd_<name>.c), takes
+ * argv after its name, and returns the process exit status (0, 1 or 2).
+ */
+#ifndef TG_CLI_H
+#define TG_CLI_H
+
+#include <stdint.h>
+
+typedef enum {
+    TG_OPT_STR,    /* const char * */
+    TG_OPT_INT,    /* int */
+    TG_OPT_I64,    /* int64_t */
+    TG_OPT_FLOAT,  /* float */
+    TG_OPT_DOUBLE, /* double */
+    TG_OPT_FLAG,   /* int, set to 1; no value */
+} tg_opt_kind;
+
+typedef struct {
+    const char *name;    /* long name without dashes, e.g. "batch" */
+    tg_opt_kind kind;
+    void *dst;           /* where the value goes (its default stays if absent) */
+    const char *metavar; /* shown in --help, e.g. "N" */
+    const char *help;    /* one line */
+} tg_opt;
+
+/* Parses argv (after the subcommand) into opts; positional arguments are
+ * returned in pos (pointers into argv; *npos of them, at most max_pos).
+ * `--help` prints usage + description + options and returns -1 (the caller
+ * exits 0). A bad flag or value prints a message naming it and returns 2. */
+int tg_args_parse(const char *usage, const char *description, const tg_opt *opts, int argc, char **argv,
+                  char **pos, int max_pos, int *npos);
+/* Prints the command's error (tg_error_message) as "truthgpt: ..." and
+ * returns the status to exit with. */
+int tg_cli_fail(int status);
+/* True if a user flag was given (by name) in argv, for overrides. */
+int tg_args_given(int argc, char **argv, const char *name);
+
+#define TG_COMMANDS(X)                                                                  \
+    X(ingest, "ingest posts (text, JSONL, X, Mastodon) into a clean corpus")           \
+    X(tokenizer, "train a BPE tokenizer; encode or decode ids")                        \
+    X(tokenize, "turn a corpus (or raw files with --bytes) into token shards")         \
+    X(train, "pretrain a GPT on token shards")                                         \
+    X(finetune, "fine-tune a model to chat on OpenAI chat JSONL")                      \
+    X(chat_data, "make chat training data from a corpus of posts")                     \
+    X(eval, "mean loss and perplexity of a model on token shards")                     \
+    X(sample, "generate text from a model")                                            \
+    X(chat, "chat with a model in the terminal")                                       \
+    X(serve, "serve an OpenAI-compatible API and a web chat page")                     \
+    X(inspect, "show where a model came from (manifest, config)")                      \
+    X(bench, "benchmarks: bench train, bench generate")
+
+#define TG_DECLARE(name, help) int tg_cmd_##name(int argc, char **argv);
+TG_COMMANDS(TG_DECLARE)
+#undef TG_DECLARE
+
+#endif /* TG_CLI_H */

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# run_all.sh — `make test`: builds the release program and a sanitizer
+# (ASan+UBSan) build, then runs every test in the first and the unit tests in
+# the second. Exits non-zero if anything fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+JOBS=$(nproc)
+fail=0
+make --no-print-directory build || exit 1
+if [ -f tests/package.json ] && command -v npm >/dev/null; then
+  bash tests/setup_npm.sh || { echo "npm test dependencies failed to install"; exit 1; }
+fi
+echo "== release build: all tests"
+(cd build && ctest --output-on-failure -j "$JOBS") || fail=1
+echo "== sanitizer build (ASan+UBSan): unit tests"
+make --no-print-directory build-asan || exit 1
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+   OMP_NUM_THREADS=2 ctest --output-on-failure -j "$JOBS" -L unit -LE slow) || fail=1
+exit $fail
