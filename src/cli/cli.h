@@ -51,6 +51,10 @@ int tg_args_given(int argc, char **argv, const char *name);
     X(inspect, "show where a model came from (manifest, config)")                      \
     X(bench, "benchmarks: bench train, bench generate")
 
+/* bench subcommands (bench_train.c, bench_generate.c) */
+int tg_bench_train(int argc, char **argv);
+int tg_bench_generate(int argc, char **argv);
+
 #define TG_DECLARE(name, help) int tg_cmd_##name(int argc, char **argv);
 TG_COMMANDS(TG_DECLARE)
 #undef TG_DECLARE
