@@ -6,7 +6,11 @@ want=(build-essential cmake pkg-config clang libopenblas-openmp-dev libdnnl-dev 
       libmicrohttpd-dev libutf8proc-dev libarchive-dev libssl-dev fortunes fortunes-zh)
 for a in "$@"; do
   case "$a" in
-    --test) want+=(valgrind python3 nodejs npm zip unzip) ;;
+    --test)
+      want+=(valgrind python3 zip unzip)
+      # Node.js may come from another source (with its own npm): only ask
+      # Debian for it when no node is on PATH.
+      command -v npm >/dev/null 2>&1 || want+=(nodejs npm) ;;
     --browser) want+=(chromium) ;;
     --torch) want+=(python3-torch) ;;
   esac
