@@ -219,8 +219,122 @@ void tg_token_stream_read(const tg_token_stream *ts, int64_t pos, int32_t *out, 
 /* -------------------------------------------------------------- tokenizer */
 /* (section owned by the tokenizer module) */
 
+/* Byte-level BPE exactly as GPT-2's (pre-tokenisation regex semantics, then
+ * merges by rank). A loaded tokenizer is read-only and may be shared by
+ * threads: encode, decode and the lookups are thread-safe. Only
+ * tg_tokenizer_add_special modifies it (not concurrently with anything). */
+typedef struct tg_tokenizer tg_tokenizer;
+
+#define TG_TOKEN_ENDOFTEXT "<|endoftext|>"
+#define TG_TOKEN_IM_START "<|im_start|>"
+#define TG_TOKEN_IM_END "<|im_end|>"
+
+/* path: a tokenizer.json (Hugging Face format), a directory holding one, or
+ * a directory with GPT-2's encoder.json + vocab.bpe. Errors name the file. */
+int tg_tokenizer_load(tg_tokenizer **out, const char *path);
+void tg_tokenizer_free(tg_tokenizer *t);
+/* Writes the Hugging Face tokenizer.json (atomically). */
+int tg_tokenizer_save(const tg_tokenizer *t, const char *path);
+/* SHA-256 of the file as loaded (for encoder.json + vocab.bpe: of the two
+ * files' bytes concatenated); all zero for a tokenizer made in memory. */
+const uint8_t *tg_tokenizer_sha256(const tg_tokenizer *t);
+/* Number of ids (merges, bytes and special tokens). */
+int tg_tokenizer_vocab_size(const tg_tokenizer *t);
+/* Id of a special token such as "<|endoftext|>" or "<|im_start|>", -1 if absent. */
+int32_t tg_tokenizer_token_id(const tg_tokenizer *t, const char *special);
+/* Appends a special token (if not present already) and returns its id in
+ * *id (may be NULL). Used to add <|im_start|>/<|im_end|> for chat. */
+int tg_tokenizer_add_special(tg_tokenizer *t, const char *tok, int32_t *id);
+/* Raw bytes of one token (not NUL-terminated; *len set), NULL for a bad id.
+ * The bytes of a token may be part of a UTF-8 character (streaming decode
+ * must buffer incomplete characters). */
+const char *tg_tokenizer_token_bytes(const tg_tokenizer *t, int32_t id, size_t *len);
+
+/* Encodes len bytes of UTF-8 text. Special tokens (<|endoftext|>, ...) in the
+ * text become their ids only when allow_special; otherwise they are encoded
+ * as ordinary text. *ids is malloc'd (free it); *n its count. Invalid UTF-8
+ * is TG_ERR_INPUT. Thread-safe. */
+int tg_tokenizer_encode(const tg_tokenizer *t, const char *text, size_t len, int allow_special, int32_t **ids,
+                        size_t *n);
+/* Decodes ids to bytes: *text is malloc'd, NUL-terminated, *len its length
+ * (may be NULL). An id out of range is TG_ERR_INPUT. */
+int tg_tokenizer_decode(const tg_tokenizer *t, const int32_t *ids, size_t n, char **text, size_t *len);
+
+/* A reusable encoder for hot loops: owns a cache of frequent words and its
+ * scratch memory, so encoding allocates nothing once warm. One per thread. */
+typedef struct tg_encoder tg_encoder;
+int tg_encoder_new(tg_encoder **out, const tg_tokenizer *t);
+void tg_encoder_free(tg_encoder *e);
+/* Like tg_tokenizer_encode, but the ids are written to e's own buffer, which
+ * stays valid until the next call to tg_encoder_encode on e. */
+int tg_encoder_encode(tg_encoder *e, const char *text, size_t len, int allow_special, const int32_t **ids,
+                      size_t *n);
+
+/* Trains a byte-level BPE tokenizer: feed texts (pre-token counting), then
+ * finish. The vocabulary is the 256 bytes (ids 0-255), then the special
+ * tokens (<|endoftext|> = 256, <|im_start|>, <|im_end|>), then merges in
+ * order. Each step merges the most frequent adjacent pair (ties: the smaller
+ * left id, then the smaller right id). */
+typedef struct tg_bpe_trainer tg_bpe_trainer;
+int tg_bpe_trainer_new(tg_bpe_trainer **out);
+void tg_bpe_trainer_free(tg_bpe_trainer *tr);
+/* Counts the pre-tokens of one text (invalid UTF-8: TG_ERR_INPUT). */
+int tg_bpe_trainer_feed(tg_bpe_trainer *tr, const char *text, size_t len);
+/* Adds the counts of src into dst (for parallel feeding). */
+int tg_bpe_trainer_merge_counts(tg_bpe_trainer *dst, const tg_bpe_trainer *src);
+/* Runs merges until the vocabulary has vocab_size ids (fewer if no pair is
+ * left) with a progress line when verbose. */
+int tg_bpe_trainer_finish(tg_bpe_trainer *tr, int vocab_size, int verbose, tg_tokenizer **out);
+
 /* ------------------------------------------------------ checkpoints & runs */
 /* (section owned by the training module) */
+
+/* A checkpoint is a Hugging Face GPT-2 directory (DESIGN §4): config.json,
+ * model.safetensors, tokenizer.json, and for training optimizer.safetensors,
+ * trainer_state.json and manifest.json. A run directory holds
+ * checkpoint-STEP/ subdirectories; checkpoint-STEP.tmp/ is one being written
+ * and never counts as complete. */
+
+/* Resolves a --model PATH into a checkpoint directory: PATH itself when it
+ * holds config.json, otherwise PATH's newest complete checkpoint-STEP
+ * (highest STEP). Writes it to out (n bytes). TG_ERR_INPUT naming PATH when
+ * there is none. */
+int tg_checkpoint_resolve(const char *path, char *out, size_t n);
+/* Reads a checkpoint's config.json (GPT2Config fields) into cfg, validated.
+ * dir is a checkpoint directory (not resolved). */
+int tg_checkpoint_read_config(const char *dir, tg_config *cfg);
+/* Loads a model from PATH (checkpoint or run directory, resolved as above):
+ * config.json + model.safetensors. Every tensor's presence, dtype (F32, F16
+ * or BF16) and shape is checked; extras such as attn.bias buffers and
+ * lm_head.weight are ignored; names with or without the "transformer."
+ * prefix are accepted (HF's gpt2 files have none). Errors name the file and
+ * the tensor, TG_ERR_INPUT. */
+int tg_model_load(tg_model **out, const char *path);
+/* Loads model.safetensors of checkpoint directory dir into m, whose config
+ * must match the file's shapes (same checks as tg_model_load). */
+int tg_model_load_weights(tg_model *m, const char *dir);
+/* Writes config.json and model.safetensors (true vocabulary rows only) into
+ * the existing directory dir, each file atomically. */
+int tg_model_save(tg_model *m, const char *dir);
+/* The tokenizer of a checkpoint: writes "<dir>/tokenizer.json" into out and
+ * returns 1 if that file exists, 0 otherwise. */
+int tg_checkpoint_tokenizer_path(const char *dir, char *out, size_t n);
+
+/* What a full training checkpoint holds besides the model. */
+typedef struct {
+    const float *m1, *v2;            /* AdamW moments laid out like the parameter memory, or NULL */
+    const char *trainer_state_json;  /* contents of trainer_state.json, or NULL */
+    const char *manifest_json;       /* contents of manifest.json, or NULL */
+    const char *tokenizer_path;      /* file copied to tokenizer.json, or NULL */
+} tg_checkpoint_extras;
+/* Saves RUN/checkpoint-STEP atomically: writes everything into
+ * RUN/checkpoint-STEP.tmp, then renames it (replacing an older
+ * checkpoint-STEP). The final path goes to out_dir (may be NULL). */
+int tg_checkpoint_save(const char *run_dir, int64_t step, tg_model *m, const tg_checkpoint_extras *x,
+                       char *out_dir, size_t n);
+/* Reads optimizer.safetensors of dir into m1, v2 (laid out like m's
+ * parameter memory, padded rows zeroed). */
+int tg_checkpoint_load_optimizer(const char *dir, tg_model *m, float *m1, float *v2);
 
 /* ------------------------------------------------------ inference & chat */
 /* (section owned by the inference module) */
