@@ -339,6 +339,133 @@ int tg_checkpoint_load_optimizer(const char *dir, tg_model *m, float *m1, float 
 /* ------------------------------------------------------ inference & chat */
 /* (section owned by the inference module) */
 
+/* The generation engine (src/infer): KV-cached GPT-2 forward, continuous
+ * batching over fixed slots, sampling, streaming events. One thread owns an
+ * engine (the scheduler thread of the server, or the CLI): no function below
+ * may be called on the same engine from two threads at once. Inside, each
+ * step uses the OpenMP threads. All memory (max_slots x max_ctx KV cache,
+ * activations for a full-context prefill) is allocated at init; steps
+ * allocate nothing. See docs/inference.md. */
+
+#define TG_MAX_STOP 4           /* stop strings per request (OpenAI allows 4) */
+#define TG_MAX_STOP_LEN 256     /* bytes per stop string */
+#define TG_MAX_STOP_IDS 4       /* extra stop token ids per request */
+#define TG_MAX_TOP_LOGPROBS 20  /* top alternatives per token (OpenAI's 0-20) */
+
+/* Sampling settings of one request. Start from tg_sampling_default_params(). */
+typedef struct {
+    float temperature;       /* 0: greedy (argmax, ties to the lowest id); default 1 */
+    int top_k;               /* keep the k most likely tokens; 0: off */
+    float top_p;             /* nucleus: smallest set with mass >= top_p; 1: off */
+    float min_p;             /* drop tokens with p < min_p * p_max; 0: off */
+    float frequency_penalty; /* OpenAI: logit -= f * count of the token among generated ones */
+    float presence_penalty;  /* OpenAI: logit -= p * (count > 0) */
+    uint64_t seed;           /* per-request RNG seed (same seed, same settings: same tokens) */
+    int max_tokens;          /* generated tokens at most; <= 0: until the context is full */
+    const char *stop[TG_MAX_STOP]; /* stop strings (NULL: unused); copied by tg_engine_add.
+                                       Generation ends when the text contains one; the stop
+                                       string itself and what follows are not emitted. */
+    int32_t stop_ids[TG_MAX_STOP_IDS]; /* extra token ids that end generation (e.g. <|im_end|>); -1 unused */
+    bool ignore_eos;         /* false (default): the model's eos id ends generation */
+    bool logprobs;           /* fill tg_token_event.logprob and top alternatives */
+    int top_logprobs;        /* number of top alternatives, 0-20 (needs logprobs) */
+} tg_sampling_params;
+
+tg_sampling_params tg_sampling_default_params(void);
+
+typedef enum {
+    TG_FINISH_NONE = 0,      /* not the last event */
+    TG_FINISH_STOP = 1,      /* eos / stop id / stop string */
+    TG_FINISH_LENGTH = 2,    /* max_tokens reached or the context is full */
+    TG_FINISH_CANCELLED = 3, /* tg_engine_cancel, or the callback returned non-zero */
+} tg_finish_reason;
+/* "stop", "length", "cancelled" ("" for NONE): OpenAI's finish_reason strings. */
+const char *tg_finish_reason_str(tg_finish_reason r);
+
+/* One alternative at a position (top_logprobs). */
+typedef struct {
+    int32_t id;
+    const char *text;  /* the token's own bytes (may be a partial UTF-8 sequence) */
+    int text_len;
+    float logprob;
+} tg_token_alt;
+
+/* What the callback gets for every generated token, and once at the end.
+ * Pointers are valid only during the callback. */
+typedef struct {
+    int slot;                  /* the request's slot */
+    int32_t token;             /* the generated id; -1 on a final event that carries no
+                                  token (cancellation) */
+    const char *token_text;    /* this token's own bytes (for logprobs displays) */
+    int token_text_len;
+    const char *text;          /* the text this event completes, to append to the output:
+                                  incomplete UTF-8 and text that may start a stop string are
+                                  held back until resolved; flushed on the final event
+                                  (except a matched stop string, which is never emitted) */
+    int text_len;
+    float logprob;             /* log p(token) under the model's distribution at temperature
+                                  1 before penalties and filtering (0 when logprobs off) */
+    int n_top;                 /* alternatives in top[], most likely first (0 when off) */
+    const tg_token_alt *top;
+    tg_finish_reason finish;   /* != TG_FINISH_NONE on the last event of the request */
+    int n_prompt;              /* prompt tokens (usage) */
+    int n_generated;           /* generated tokens so far, this one included */
+} tg_token_event;
+
+/* Returns 0 to continue, non-zero to cancel the request (a final event with
+ * TG_FINISH_CANCELLED follows at once, in the same step). */
+typedef int (*tg_token_callback)(const tg_token_event *ev, void *user);
+
+typedef struct tg_engine tg_engine;
+
+/* Builds an engine over model's parameters (read, not copied for fp32 GEMMs;
+ * repacked once for decode, and converted to bf16 when dtype is BF16). The
+ * model (and tokenizer) must outlive the engine. tok may be NULL: then ids
+ * 0-255 are the bytes 0-255 (the byte-level vocabulary) and other ids are
+ * empty text. max_ctx <= the model's n_ctx (0: the model's). */
+int tg_engine_init(tg_engine **out, tg_model *model, const tg_tokenizer *tok, int max_slots, int max_ctx,
+                   tg_dtype dtype);
+void tg_engine_free(tg_engine *e);
+/* Starts a request: its prompt is prefilled at the next tg_engine_step,
+ * joining the running batch. Returns TG_OK and the slot in *slot;
+ * TG_ERR_RUNTIME when every slot is busy (check tg_engine_free_slots);
+ * TG_ERR_INPUT for an empty prompt, a prompt that leaves no room to generate
+ * (n >= max_ctx), an id out of the vocabulary, or bad params. */
+int tg_engine_add(tg_engine *e, const int32_t *prompt, int n, const tg_sampling_params *p,
+                  tg_token_callback cb, void *user, int *slot);
+/* One step: prefills the prompts added since the last step, then decodes one
+ * token for every active request, all rows of the step going through each
+ * weight matrix in one matrix multiply. Fires the callbacks (in slot order);
+ * finished requests free their slots. Returns TG_OK when nothing is active. */
+int tg_engine_step(tg_engine *e);
+/* Ends a request now: its callback gets a final TG_FINISH_CANCELLED event and
+ * the slot is freed. Not to be called from inside a callback (return non-zero
+ * there). TG_ERR_INPUT for a slot that is not active. */
+int tg_engine_cancel(tg_engine *e, int slot);
+int tg_engine_active(const tg_engine *e);     /* requests in progress */
+int tg_engine_free_slots(const tg_engine *e); /* slots free for tg_engine_add */
+int tg_engine_max_slots(const tg_engine *e);
+int tg_engine_max_ctx(const tg_engine *e);
+/* The token's bytes as the engine streams them. */
+const char *tg_engine_token_text(const tg_engine *e, int32_t id, int *len);
+
+/* Runs one prompt to completion on an idle engine (the CLI's `sample`):
+ * ids go to out (up to max_out, *n_out set; out may be NULL), events to cb
+ * (may be NULL). Returns the finish reason in *finish (may be NULL). */
+int tg_generate(tg_engine *e, const int32_t *prompt, int n, const tg_sampling_params *p,
+                tg_token_callback cb, void *user, int32_t *out, int max_out, int *n_out,
+                tg_finish_reason *finish);
+
+/* ChatML (DESIGN §6): "<|im_start|>ROLE\nCONTENT<|im_end|>\n" per message, then
+ * "<|im_start|>assistant\n" when add_generation_prompt. Roles: system, user,
+ * assistant. Returns TG_ERR_INPUT for another role or a NULL content; *out
+ * is malloc'd (free()). */
+typedef struct {
+    const char *role;
+    const char *content;
+} tg_chat_message;
+int tg_chat_format(const tg_chat_message *msgs, int n, bool add_generation_prompt, char **out);
+
 #ifdef __cplusplus
 }
 #endif
