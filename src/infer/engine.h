@@ -1,5 +1,5 @@
 /*
- * engine.h — internals of the generation engine shared by src/infer/*.c.
+ * engine.h — internals of the generation engine shared by the files of src/infer.
  *
  * The public engine API (tg_engine_init/add/step/cancel, tg_sampling_params,
  * tg_token_event, tg_generate, tg_chat_format) is declared in truthgpt.h,
@@ -83,7 +83,7 @@ typedef struct {
     int n_stop;
 } tg_stream_text;
 
-/* Appends bytes; sets *emit/*emit_len to the bytes now safe to output
+/* Appends bytes; writes the bytes now safe to output
  * (pointing into out, capacity out_cap) and returns 1 when a stop string
  * matched (then what precedes it is emitted and the rest dropped). */
 int tg_stream_text_push(tg_stream_text *st, const char *bytes, int n, char *out, int out_cap, int *emit_len);
