@@ -159,6 +159,13 @@ float tg_clip_grad_norm(tg_model *m, float clip);
  * the parameter memory. */
 void tg_adamw_update(tg_model *m, float *m1, float *v2, int t, float lr, const tg_optim_params *p);
 
+/* ------------------------------------------------------------- benchmarks */
+/* (section owned by perf) */
+
+/* This machine's measured matrix-multiply peak in GFLOP/s for dtype (fp32:
+ * cblas_sgemm, bf16: the AVX512_BF16 kernel), about 1 s; MFU's denominator. */
+double tg_gemm_peak_gflops(tg_dtype dtype);
+
 /* ------------------------------------------------------------ token shards */
 
 #define TG_SHARD_MAGIC 0x4b4f5447u /* "TGTK" little-endian */

@@ -21,7 +21,10 @@
  * (one set per thread, up to TG_GEMM_BF16_MAX_THREADS), so a training step
  * that calls it still allocates all its memory before the first step.
  * It runs its own OpenMP parallel region over the threads of omp_get_max_threads();
- * called from inside a parallel region it runs on the calling thread only.
+ * called from inside a parallel region it runs on the calling thread only, and
+ * then each OpenMP thread (number < TG_GEMM_BF16_MAX_THREADS) may call it at
+ * once. Two top-level calls from different non-OpenMP threads must not overlap
+ * (they would share a packing buffer).
  * Without AVX512_BF16 at compile time it falls back to a portable (slow) loop
  * with the same bf16 rounding of the inputs and fp32 sums.
  */

@@ -1,0 +1,54 @@
+/*
+ * gemm_peak.c — the machine's GEMM peak, measured: the denominator of MFU.
+ *
+ * MFU is quoted against what this machine's best matrix multiply reaches, not
+ * a datasheet figure: fp32 through cblas_sgemm (the BLAS the model uses), bf16
+ * through tg_gemm_bf16. Shapes are large and square (1536^3, 7.2 GFLOP a
+ * call) so the figure is the kernel's plateau, not its small-shape overhead.
+ * The best of several calls is kept: on a shared machine a slow call is
+ * someone else's load, not the machine's peak.
+ *
+ * Cost: about 1 second and 28 MB (three 1536x1536 fp32 matrices, freed on return).
+ */
+#include "kernels/cpu/gemm_peak.h"
+
+#include <cblas.h>
+
+#include "core/core.h"
+#include "kernels/cpu/matmul_bf16.h"
+
+double tg_gemm_peak_gflops(tg_dtype dtype) {
+    enum { N = 1536 };
+    const double budget_s = 1.0;
+    size_t n = (size_t)N * N;
+    float *a = tg_alloc(n * sizeof(float), "GEMM peak A");
+    float *b = tg_alloc(n * sizeof(float), "GEMM peak B");
+    float *c = tg_alloc(n * sizeof(float), "GEMM peak C");
+    if (!a || !b || !c) {
+        tg_free(a), tg_free(b), tg_free(c);
+        return 0;
+    }
+    tg_rng r;
+    tg_rng_seed(&r, 42);
+    for (size_t i = 0; i < n; i++) {
+        a[i] = tg_rng_uniform(&r) - 0.5f;
+        b[i] = tg_rng_uniform(&r) - 0.5f;
+    }
+    double best = 0, start = tg_now();
+    /* One untimed call warms caches, thread pools and page mappings. */
+    for (int it = -1; it < 50; it++) {
+        double t0 = tg_now();
+        if (dtype == TG_DTYPE_BF16)
+            tg_gemm_bf16(false, false, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N);
+        double dt = tg_now() - t0;
+        if (it >= 0 && dt > 0) {
+            double g = 2.0 * N * N * (double)N / dt / 1e9;
+            if (g > best) best = g;
+        }
+        if (it >= 2 && tg_now() - start > budget_s) break;
+    }
+    tg_free(a), tg_free(b), tg_free(c);
+    return best;
+}
