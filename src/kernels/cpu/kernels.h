@@ -47,6 +47,10 @@ void tg_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
  * out (N, OC) = inp (N, C) @ weight (C, OC) + bias (OC); bias may be NULL.
  * PyTorch: torch.addmm(bias, inp, weight) (HF Conv1D). Through cblas_sgemm. */
 void tg_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int C, int OC);
+/* out = residual + inp @ weight + bias: a projection and the residual add
+ * after it in one pass (the GEMM accumulates onto residual + bias). */
+void tg_matmul_forward_residual(float *out, const float *residual, const float *inp, const float *weight,
+                                const float *bias, size_t N, int C, int OC);
 /* dinp += dout @ weight^T ; dweight += inp^T @ dout ; dbias += sum_rows(dout).
  * dinp, dbias may be NULL (not needed). */
 void tg_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,

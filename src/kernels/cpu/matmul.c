@@ -1,0 +1,110 @@
+/*
+ * matmul.c — fp32 matrix multiplies of the model through cblas_sgemm
+ * (OpenBLAS, OpenMP build, so its threads are our OpenMP threads), in row-major
+ * order with the transposes expressed as BLAS flags (never copied), plus
+ * naive loop versions kept as the reference for tests.
+ *
+ * Legend: N rows (B*T), C input channels, OC output channels. Weights are HF
+ * Conv1D [C, OC]; the LM head's wte is [OC, C] (the _nt pair).
+ */
+#include <cblas.h>
+#include <string.h>
+
+#include "kernels/cpu/kernels.h"
+
+#define CBLOCK 16
+
+/* dbias[o] += sum_n dout[n, o], split over threads by column blocks. */
+static void bias_backward(float *dbias, const float *dout, size_t N, int OC) {
+    int nblk = (OC + CBLOCK - 1) / CBLOCK;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        int o0 = blk * CBLOCK, o1 = o0 + CBLOCK < OC ? o0 + CBLOCK : OC;
+        float acc[CBLOCK] = {0};
+        for (size_t n = 0; n < N; n++) {
+            const float *d = dout + n * OC;
+            for (int o = o0; o < o1; o++) acc[o - o0] += d[o];
+        }
+        for (int o = o0; o < o1; o++) dbias[o] += acc[o - o0];
+    }
+}
+
+void tg_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int C, int OC) {
+    float beta = 0.0f;
+    if (bias) {
+        /* out = bias broadcast, then out += inp @ weight (beta 1): no extra pass later. */
+#pragma omp parallel for schedule(static)
+        for (size_t n = 0; n < N; n++) memcpy(out + n * OC, bias, (size_t)OC * sizeof *out);
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, OC, C, 1.0f, inp, C, weight, OC, beta, out, OC);
+}
+
+void tg_matmul_forward_residual(float *out, const float *residual, const float *inp, const float *weight,
+                                const float *bias, size_t N, int C, int OC) {
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        const float *r = residual + n * OC;
+        float *o = out + n * OC;
+        for (int j = 0; j < OC; j++) o[j] = r[j] + (bias ? bias[j] : 0.0f);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, OC, C, 1.0f, inp, C, weight, OC, 1.0f, out, OC);
+}
+
+void tg_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *weight, size_t N, int C, int OC) {
+    if (dinp) /* (N, C) += (N, OC) @ (C, OC)^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, C, OC, 1.0f, dout, OC, weight, OC, 1.0f, dinp,
+                    C);
+    /* (C, OC) += (N, C)^T @ (N, OC) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, OC, (int)N, 1.0f, inp, C, dout, OC, 1.0f, dweight, OC);
+    if (dbias) bias_backward(dbias, dout, N, OC);
+}
+
+void tg_matmul_forward_nt(float *out, const float *inp, const float *weight, size_t N, int C, int OC) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
+}
+
+void tg_matmul_backward_nt(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                           size_t N, int C, int OC) {
+    if (dinp) /* (N, C) += (N, OC) @ (OC, C) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp,
+                    C);
+    /* (OC, C) += (N, OC)^T @ (N, C) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, (int)N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+}
+
+/* ------------------------------------------------------------ reference */
+
+void tg_matmul_forward_naive(float *out, const float *inp, const float *weight, const float *bias, size_t N, int C,
+                             int OC) {
+    for (size_t n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double s = bias ? bias[o] : 0.0;
+            for (int c = 0; c < C; c++) s += (double)inp[n * C + c] * weight[(size_t)c * OC + o];
+            out[n * OC + o] = (float)s;
+        }
+}
+
+void tg_matmul_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                              const float *weight, size_t N, int C, int OC) {
+    if (dinp)
+        for (size_t n = 0; n < N; n++)
+            for (int c = 0; c < C; c++) {
+                double s = 0.0;
+                for (int o = 0; o < OC; o++) s += (double)dout[n * OC + o] * weight[(size_t)c * OC + o];
+                dinp[n * C + c] += (float)s;
+            }
+    for (int c = 0; c < C; c++)
+        for (int o = 0; o < OC; o++) {
+            double s = 0.0;
+            for (size_t n = 0; n < N; n++) s += (double)inp[n * C + c] * dout[n * OC + o];
+            dweight[(size_t)c * OC + o] += (float)s;
+        }
+    if (dbias)
+        for (int o = 0; o < OC; o++) {
+            double s = 0.0;
+            for (size_t n = 0; n < N; n++) s += dout[n * OC + o];
+            dbias[o] += (float)s;
+        }
+}
