@@ -1,0 +1,634 @@
+/*
+ * bpe.c — the tokenizer in memory (vocabulary, merge table, string index),
+ * byte-level BPE encoding and decoding, and the public tg_tokenizer_* API.
+ *
+ * Encoding: the text is split at special tokens (when allowed), each part is
+ * cut into pre-tokens (pretok.c), and each pre-token's bytes are merged pair
+ * by pair, always the pair of lowest merge rank (leftmost on ties) — GPT-2's
+ * bpe() and Hugging Face's BPE model give the same result. A per-encoder
+ * cache maps frequent pre-tokens to their ids, so most words cost one hash
+ * lookup; long pre-tokens use a heap so a huge word stays O(n log n).
+ */
+#include <string.h>
+
+#include "tokenizer/tok_internal.h"
+
+/* ------------------------------------------------------------ hashing */
+
+static inline uint64_t hash_bytes(const void *p, size_t n) {
+    const uint8_t *s = p;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xC2B2AE3D27D4EB4Full);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+        h ^= h >> 32;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 29;
+    h *= 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 32);
+}
+
+/* --------------------------------------------------------- the vocabulary */
+
+int tg_tok_create(tg_tokenizer **out) {
+    tg_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return tg_error_set(TG_ERR_RUNTIME, "out of memory");
+    t->mcap = 1024;
+    t->mkey = malloc(t->mcap * sizeof *t->mkey);
+    t->mval = malloc(t->mcap * sizeof *t->mval);
+    t->scap = 1024;
+    t->sidx = malloc(t->scap * sizeof *t->sidx);
+    if (!t->mkey || !t->mval || !t->sidx) {
+        tg_tokenizer_free(t);
+        return tg_error_set(TG_ERR_RUNTIME, "out of memory");
+    }
+    memset(t->mkey, 0xFF, t->mcap * sizeof *t->mkey);
+    memset(t->sidx, 0xFF, t->scap * sizeof *t->sidx);
+    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
+    *out = t;
+    return TG_OK;
+}
+
+void tg_tokenizer_free(tg_tokenizer *t) {
+    if (!t) return;
+    free(t->arena);
+    free(t->off);
+    free(t->len);
+    free(t->special);
+    free(t->mkey);
+    free(t->mval);
+    free(t->merge_left);
+    free(t->merge_right);
+    free(t->sidx);
+    free(t->specials);
+    free(t);
+}
+
+static void sidx_insert(int32_t *idx, size_t cap, const tg_tokenizer *t, int32_t id) {
+    size_t h = hash_bytes(t->arena + t->off[id], t->len[id]) & (cap - 1);
+    while (idx[h] >= 0) h = (h + 1) & (cap - 1);
+    idx[h] = id;
+}
+
+int32_t tg_tok_find(const tg_tokenizer *t, const char *bytes, size_t len) {
+    size_t h = hash_bytes(bytes, len) & (t->scap - 1);
+    for (;;) {
+        int32_t id = t->sidx[h];
+        if (id < 0) return -1;
+        if (t->len[id] == len && memcmp(t->arena + t->off[id], bytes, len) == 0) return id;
+        h = (h + 1) & (t->scap - 1);
+    }
+}
+
+int tg_tok_add(tg_tokenizer *t, const char *bytes, size_t len, int special, int32_t *id) {
+    if (t->n == t->cap) {
+        int cap = t->cap ? t->cap * 2 : 512;
+        uint32_t *off = realloc(t->off, (size_t)cap * sizeof *off);
+        if (off) t->off = off;
+        uint32_t *ln = realloc(t->len, (size_t)cap * sizeof *ln);
+        if (ln) t->len = ln;
+        uint8_t *sp = realloc(t->special, (size_t)cap);
+        if (sp) t->special = sp;
+        if (!off || !ln || !sp) return tg_error_set(TG_ERR_RUNTIME, "out of memory (vocabulary)");
+        t->cap = cap;
+    }
+    if (t->arena_len + len + 1 > t->arena_cap) {
+        size_t cap = t->arena_cap ? t->arena_cap * 2 : 65536;
+        while (cap < t->arena_len + len + 1) cap *= 2;
+        char *a = realloc(t->arena, cap);
+        if (!a) return tg_error_set(TG_ERR_RUNTIME, "out of memory (vocabulary)");
+        t->arena = a;
+        t->arena_cap = cap;
+    }
+    if ((size_t)(t->n + 1) * 2 > t->scap) {
+        size_t cap = t->scap * 2;
+        int32_t *idx = malloc(cap * sizeof *idx);
+        if (!idx) return tg_error_set(TG_ERR_RUNTIME, "out of memory (vocabulary)");
+        memset(idx, 0xFF, cap * sizeof *idx);
+        for (int i = 0; i < t->n; i++) sidx_insert(idx, cap, t, i);
+        free(t->sidx);
+        t->sidx = idx;
+        t->scap = cap;
+    }
+    int32_t i = t->n++;
+    t->off[i] = (uint32_t)t->arena_len;
+    t->len[i] = (uint32_t)len;
+    t->special[i] = (uint8_t)(special != 0);
+    memcpy(t->arena + t->arena_len, bytes, len);
+    t->arena_len += len;
+    t->arena[t->arena_len++] = 0; /* NUL after each token: special names are C strings */
+    sidx_insert(t->sidx, t->scap, t, i);
+    if (len == 1 && !special && t->byte_id[(uint8_t)bytes[0]] < 0) t->byte_id[(uint8_t)bytes[0]] = i;
+    if (id) *id = i;
+    return TG_OK;
+}
+
+static void merge_insert(uint64_t *keys, uint64_t *vals, size_t cap, uint64_t key, uint64_t val) {
+    size_t h = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 29) & (cap - 1);
+    while (keys[h] != UINT64_MAX) h = (h + 1) & (cap - 1);
+    keys[h] = key;
+    vals[h] = val;
+}
+
+int tg_tok_add_merge(tg_tokenizer *t, int32_t left, int32_t right, int32_t merged) {
+    uint32_t r;
+    int32_t m;
+    if (tg_tok_merge(t, left, right, &r, &m)) return TG_OK; /* a repeated merge keeps its first rank */
+    if ((size_t)(t->n_merges + 1) * 2 > t->mcap) {
+        size_t cap = t->mcap * 2;
+        uint64_t *k = malloc(cap * sizeof *k), *v = malloc(cap * sizeof *v);
+        if (!k || !v) {
+            free(k);
+            free(v);
+            return tg_error_set(TG_ERR_RUNTIME, "out of memory (merges)");
+        }
+        memset(k, 0xFF, cap * sizeof *k);
+        for (size_t i = 0; i < t->mcap; i++)
+            if (t->mkey[i] != UINT64_MAX) merge_insert(k, v, cap, t->mkey[i], t->mval[i]);
+        free(t->mkey);
+        free(t->mval);
+        t->mkey = k;
+        t->mval = v;
+        t->mcap = cap;
+    }
+    if (t->n_merges == t->merges_cap) {
+        int cap = t->merges_cap ? t->merges_cap * 2 : 1024;
+        int32_t *l = realloc(t->merge_left, (size_t)cap * sizeof *l);
+        if (l) t->merge_left = l;
+        int32_t *rr = realloc(t->merge_right, (size_t)cap * sizeof *rr);
+        if (rr) t->merge_right = rr;
+        if (!l || !rr) return tg_error_set(TG_ERR_RUNTIME, "out of memory (merges)");
+        t->merges_cap = cap;
+    }
+    uint64_t key = (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
+    merge_insert(t->mkey, t->mval, t->mcap, key, (uint64_t)(uint32_t)t->n_merges << 32 | (uint32_t)merged);
+    t->merge_left[t->n_merges] = left;
+    t->merge_right[t->n_merges] = right;
+    t->n_merges++;
+    return TG_OK;
+}
+
+int tg_tok_finish(tg_tokenizer *t, const char *what) {
+    for (int b = 0; b < 256; b++)
+        if (t->byte_id[b] < 0)
+            return tg_error_set(TG_ERR_INPUT, "%s: no token for byte 0x%02x (not a byte-level BPE vocabulary)", what, b);
+    free(t->specials);
+    t->specials = NULL;
+    t->n_specials = 0;
+    int ns = 0;
+    for (int i = 0; i < t->n; i++) ns += t->special[i];
+    if (ns) {
+        t->specials = malloc((size_t)ns * sizeof *t->specials);
+        if (!t->specials) return tg_error_set(TG_ERR_RUNTIME, "out of memory");
+        for (int i = 0; i < t->n; i++)
+            if (t->special[i]) t->specials[t->n_specials++] = i;
+        /* longest first, so a special that is a prefix of another never wins */
+        for (int a = 1; a < ns; a++) {
+            int32_t x = t->specials[a];
+            int b = a - 1;
+            while (b >= 0 && t->len[t->specials[b]] < t->len[x]) {
+                t->specials[b + 1] = t->specials[b];
+                b--;
+            }
+            t->specials[b + 1] = x;
+        }
+    }
+    return TG_OK;
+}
+
+/* --------------------------------------------------------- the public API */
+
+int tg_tokenizer_load(tg_tokenizer **out, const char *path) {
+    *out = NULL;
+    if (tg_path_is_dir(path)) {
+        char *tj = tg_path_join(path, "tokenizer.json");
+        char *ej = tg_path_join(path, "encoder.json");
+        char *vb = tg_path_join(path, "vocab.bpe");
+        int rc;
+        if (!tj || !ej || !vb) rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
+        else if (tg_path_exists(tj)) rc = tg_tok_load_json(out, tj);
+        else if (tg_path_exists(ej) && tg_path_exists(vb)) rc = tg_tok_load_gpt2(out, ej, vb);
+        else
+            rc = tg_error_set(TG_ERR_INPUT, "%s: no tokenizer.json (nor encoder.json + vocab.bpe) in this directory",
+                              path);
+        free(tj);
+        free(ej);
+        free(vb);
+        return rc;
+    }
+    if (!tg_path_exists(path)) return tg_error_set(TG_ERR_INPUT, "%s: tokenizer not found", path);
+    return tg_tok_load_json(out, path);
+}
+
+const uint8_t *tg_tokenizer_sha256(const tg_tokenizer *t) { return t->sha256; }
+int tg_tokenizer_vocab_size(const tg_tokenizer *t) { return t->n; }
+
+int32_t tg_tokenizer_token_id(const tg_tokenizer *t, const char *special) {
+    int32_t id = tg_tok_find(t, special, strlen(special));
+    return id >= 0 && t->special[id] ? id : -1;
+}
+
+int tg_tokenizer_add_special(tg_tokenizer *t, const char *tok, int32_t *id) {
+    size_t len = strlen(tok);
+    if (len == 0) return tg_error_set(TG_ERR_INPUT, "special token: empty string");
+    int32_t have = tg_tok_find(t, tok, len);
+    if (have >= 0 && t->special[have]) {
+        if (id) *id = have;
+        return TG_OK;
+    }
+    int32_t nid;
+    TG_TRY(tg_tok_add(t, tok, len, 1, &nid));
+    TG_TRY(tg_tok_finish(t, "tokenizer"));
+    if (id) *id = nid;
+    return TG_OK;
+}
+
+const char *tg_tokenizer_token_bytes(const tg_tokenizer *t, int32_t id, size_t *len) {
+    if (id < 0 || id >= t->n) {
+        if (len) *len = 0;
+        return NULL;
+    }
+    if (len) *len = t->len[id];
+    return t->arena + t->off[id];
+}
+
+int tg_tokenizer_decode(const tg_tokenizer *t, const int32_t *ids, size_t n, char **text, size_t *len) {
+    *text = NULL;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= t->n)
+            return tg_error_set(TG_ERR_INPUT, "decode: token id %d at position %zu is outside the vocabulary (0..%d)",
+                                ids[i], i, t->n - 1);
+        total += t->len[ids[i]];
+    }
+    char *s = malloc(total + 1);
+    if (!s) return tg_error_set(TG_ERR_RUNTIME, "out of memory decoding %zu tokens", n);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(s + k, t->arena + t->off[ids[i]], t->len[ids[i]]);
+        k += t->len[ids[i]];
+    }
+    s[k] = 0;
+    *text = s;
+    if (len) *len = k;
+    return TG_OK;
+}
+
+/* ---------------------------------------------------------------- encoder */
+
+#define SMALL_WORD 128          /* longer pre-tokens use the heap merge */
+#define CACHE_MAX_WORD 64       /* longer pre-tokens are not cached */
+#define CACHE_MAX_ENTRIES (1u << 20)
+
+typedef struct {
+    uint64_t hash;   /* 0: empty */
+    uint32_t woff;   /* word bytes in cwords */
+    uint32_t ioff;   /* ids in cids */
+    uint16_t wlen, nids;
+} cache_entry;
+
+struct tg_encoder {
+    const tg_tokenizer *t;
+    int use_cache;
+    int32_t *out;
+    size_t out_n, out_cap;
+    /* merge scratch (cap entries each) */
+    int32_t *sym, *mid, *nxt, *prv;
+    uint32_t *rank;
+    uint64_t *heap;
+    size_t cap;
+    /* cache of pre-token -> ids */
+    cache_entry *ct;
+    size_t ccap, cused;
+    char *cwords;
+    size_t cw_len, cw_cap;
+    int32_t *cids;
+    size_t ci_len, ci_cap;
+};
+
+int tg_encoder_new(tg_encoder **out, const tg_tokenizer *t) {
+    tg_encoder *e = calloc(1, sizeof *e);
+    if (!e) return tg_error_set(TG_ERR_RUNTIME, "out of memory");
+    e->t = t;
+    e->use_cache = 1;
+    *out = e;
+    return TG_OK;
+}
+
+void tg_encoder_free(tg_encoder *e) {
+    if (!e) return;
+    free(e->out);
+    free(e->sym);
+    free(e->mid);
+    free(e->nxt);
+    free(e->prv);
+    free(e->rank);
+    free(e->heap);
+    free(e->ct);
+    free(e->cwords);
+    free(e->cids);
+    free(e);
+}
+
+static int grow_out(tg_encoder *e, size_t extra) {
+    if (e->out_n + extra <= e->out_cap) return TG_OK;
+    size_t cap = e->out_cap ? e->out_cap : 1024;
+    while (cap < e->out_n + extra) cap *= 2;
+    int32_t *o = realloc(e->out, cap * sizeof *o);
+    if (!o) return tg_error_set(TG_ERR_RUNTIME, "out of memory (encoding)");
+    e->out = o;
+    e->out_cap = cap;
+    return TG_OK;
+}
+
+static int grow_scratch(tg_encoder *e, size_t n) {
+    if (n <= e->cap) return TG_OK;
+    size_t cap = e->cap ? e->cap : 256;
+    while (cap < n) cap *= 2;
+    free(e->sym);
+    free(e->mid);
+    free(e->nxt);
+    free(e->prv);
+    free(e->rank);
+    free(e->heap);
+    e->sym = malloc(cap * sizeof *e->sym);
+    e->mid = malloc(cap * sizeof *e->mid);
+    e->nxt = malloc(cap * sizeof *e->nxt);
+    e->prv = malloc(cap * sizeof *e->prv);
+    e->rank = malloc(cap * sizeof *e->rank);
+    e->heap = malloc(3 * cap * sizeof *e->heap);
+    if (!e->sym || !e->mid || !e->nxt || !e->prv || !e->rank || !e->heap) {
+        e->cap = 0;
+        return tg_error_set(TG_ERR_RUNTIME, "out of memory (encoding a %zu-byte word)", n);
+    }
+    e->cap = cap;
+    return TG_OK;
+}
+
+/* Short words: arrays, the pair ranks kept beside the symbols so each merge
+ * re-ranks only its two neighbours. Writes the ids to e->sym[0..*n). */
+static void merge_small(tg_encoder *e, const uint8_t *w, size_t n0, size_t *nout) {
+    const tg_tokenizer *t = e->t;
+    int32_t *sym = e->sym, *mid = e->mid;
+    uint32_t *rank = e->rank;
+    size_t n = n0;
+    for (size_t k = 0; k < n; k++) sym[k] = t->byte_id[w[k]];
+    for (size_t k = 0; k + 1 < n; k++)
+        if (!tg_tok_merge(t, sym[k], sym[k + 1], &rank[k], &mid[k])) rank[k] = UINT32_MAX;
+    while (n > 1) {
+        uint32_t best = UINT32_MAX;
+        size_t bi = 0;
+        for (size_t k = 0; k + 1 < n; k++)
+            if (rank[k] < best) best = rank[k], bi = k;
+        if (best == UINT32_MAX) break;
+        sym[bi] = mid[bi];
+        size_t tail = n - bi - 2;
+        memmove(sym + bi + 1, sym + bi + 2, tail * sizeof *sym);
+        memmove(rank + bi + 1, rank + bi + 2, tail * sizeof *rank);
+        memmove(mid + bi + 1, mid + bi + 2, tail * sizeof *mid);
+        n--;
+        if (bi > 0 && !tg_tok_merge(t, sym[bi - 1], sym[bi], &rank[bi - 1], &mid[bi - 1])) rank[bi - 1] = UINT32_MAX;
+        if (bi + 1 < n && !tg_tok_merge(t, sym[bi], sym[bi + 1], &rank[bi], &mid[bi])) rank[bi] = UINT32_MAX;
+    }
+    *nout = n;
+}
+
+/* Binary min-heap of (rank << 32 | left position). */
+static void heap_push(uint64_t *h, size_t *hn, uint64_t v) {
+    size_t i = (*hn)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (h[p] <= v) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = v;
+}
+
+static uint64_t heap_pop(uint64_t *h, size_t *hn) {
+    uint64_t top = h[0], v = h[--(*hn)];
+    size_t i = 0, n = *hn;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && h[c + 1] < h[c]) c++;
+        if (h[c] >= v) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (n) h[i] = v;
+    return top;
+}
+
+/* Long words: a linked list of symbols and a heap of candidate pairs keyed
+ * by (rank, original position), so the same pair is chosen as in
+ * merge_small (lowest rank, leftmost) in O(n log n). Stale heap entries are
+ * recognised because a rank names exactly one (left, right) pair. */
+static void merge_large(tg_encoder *e, const uint8_t *w, size_t n, size_t *nout) {
+    const tg_tokenizer *t = e->t;
+    int32_t *sym = e->sym, *nxt = e->nxt, *prv = e->prv;
+    uint64_t *h = e->heap;
+    size_t hn = 0;
+    for (size_t k = 0; k < n; k++) {
+        sym[k] = t->byte_id[w[k]];
+        nxt[k] = k + 1 < n ? (int32_t)(k + 1) : -1;
+        prv[k] = (int32_t)k - 1;
+    }
+    uint32_t r;
+    int32_t m;
+    for (size_t k = 0; k + 1 < n; k++)
+        if (tg_tok_merge(t, sym[k], sym[k + 1], &r, &m)) heap_push(h, &hn, (uint64_t)r << 32 | k);
+    while (hn) {
+        uint64_t top = heap_pop(h, &hn);
+        int32_t p = (int32_t)(uint32_t)top;
+        uint32_t want = (uint32_t)(top >> 32);
+        if (sym[p] < 0 || nxt[p] < 0) continue;
+        if (!tg_tok_merge(t, sym[p], sym[nxt[p]], &r, &m) || r != want) continue;
+        int32_t q = nxt[p];
+        sym[p] = m;
+        sym[q] = -1;
+        nxt[p] = nxt[q];
+        if (nxt[q] >= 0) prv[nxt[q]] = p;
+        if (prv[p] >= 0 && tg_tok_merge(t, sym[prv[p]], sym[p], &r, &m))
+            heap_push(h, &hn, (uint64_t)r << 32 | (uint32_t)prv[p]);
+        if (nxt[p] >= 0 && tg_tok_merge(t, sym[p], sym[nxt[p]], &r, &m))
+            heap_push(h, &hn, (uint64_t)r << 32 | (uint32_t)p);
+    }
+    size_t k = 0;
+    for (int32_t p = 0; p >= 0; p = nxt[p]) sym[k++] = sym[p];
+    *nout = k;
+}
+
+static void cache_clear(tg_encoder *e) {
+    if (e->ct) memset(e->ct, 0, e->ccap * sizeof *e->ct);
+    e->cused = 0;
+    e->cw_len = 0;
+    e->ci_len = 0;
+}
+
+/* Remembers word -> ids; silently skips when memory is short (it is a cache). */
+static void cache_put(tg_encoder *e, uint64_t hash, const uint8_t *w, size_t len, const int32_t *ids, size_t n) {
+    if ((e->cused + 1) * 2 > e->ccap) {
+        if (e->ccap >= CACHE_MAX_ENTRIES) {
+            cache_clear(e); /* full: start over (frequent words come back at once) */
+        } else {
+            size_t cap = e->ccap ? e->ccap * 2 : 4096;
+            cache_entry *ct = calloc(cap, sizeof *ct);
+            if (!ct) return;
+            for (size_t i = 0; i < e->ccap; i++) {
+                if (!e->ct[i].hash) continue;
+                size_t h = e->ct[i].hash & (cap - 1);
+                while (ct[h].hash) h = (h + 1) & (cap - 1);
+                ct[h] = e->ct[i];
+            }
+            free(e->ct);
+            e->ct = ct;
+            e->ccap = cap;
+        }
+    }
+    if (e->cw_len + len > e->cw_cap) {
+        size_t cap = e->cw_cap ? e->cw_cap * 2 : 65536;
+        while (cap < e->cw_len + len) cap *= 2;
+        char *p = realloc(e->cwords, cap);
+        if (!p) return;
+        e->cwords = p;
+        e->cw_cap = cap;
+    }
+    if (e->ci_len + n > e->ci_cap) {
+        size_t cap = e->ci_cap ? e->ci_cap * 2 : 16384;
+        while (cap < e->ci_len + n) cap *= 2;
+        int32_t *p = realloc(e->cids, cap * sizeof *p);
+        if (!p) return;
+        e->cids = p;
+        e->ci_cap = cap;
+    }
+    size_t h = hash & (e->ccap - 1);
+    while (e->ct[h].hash) h = (h + 1) & (e->ccap - 1);
+    cache_entry *c = &e->ct[h];
+    c->hash = hash;
+    c->woff = (uint32_t)e->cw_len;
+    c->wlen = (uint16_t)len;
+    c->ioff = (uint32_t)e->ci_len;
+    c->nids = (uint16_t)n;
+    memcpy(e->cwords + e->cw_len, w, len);
+    e->cw_len += len;
+    memcpy(e->cids + e->ci_len, ids, n * sizeof *ids);
+    e->ci_len += n;
+    e->cused++;
+}
+
+/* Encodes one pre-token, appending to e->out. */
+static int encode_word(tg_encoder *e, const uint8_t *w, size_t len) {
+    const tg_tokenizer *t = e->t;
+    if (len == 1) {
+        TG_TRY(grow_out(e, 1));
+        e->out[e->out_n++] = t->byte_id[w[0]];
+        return TG_OK;
+    }
+    uint64_t hash = 0;
+    int cacheable = e->use_cache && len <= CACHE_MAX_WORD;
+    if (cacheable) {
+        hash = hash_bytes(w, len) | 1; /* never 0: 0 marks an empty slot */
+        if (e->ccap) {
+            size_t h = hash & (e->ccap - 1);
+            for (;;) {
+                cache_entry *c = &e->ct[h];
+                if (!c->hash) break;
+                if (c->hash == hash && c->wlen == len && memcmp(e->cwords + c->woff, w, len) == 0) {
+                    TG_TRY(grow_out(e, c->nids));
+                    memcpy(e->out + e->out_n, e->cids + c->ioff, c->nids * sizeof(int32_t));
+                    e->out_n += c->nids;
+                    return TG_OK;
+                }
+                h = (h + 1) & (e->ccap - 1);
+            }
+        }
+    }
+    TG_TRY(grow_scratch(e, len));
+    size_t n;
+    if (len <= SMALL_WORD) merge_small(e, w, len, &n);
+    else merge_large(e, w, len, &n);
+    TG_TRY(grow_out(e, n));
+    memcpy(e->out + e->out_n, e->sym, n * sizeof *e->sym);
+    e->out_n += n;
+    if (cacheable) cache_put(e, hash, w, len, e->sym, n);
+    return TG_OK;
+}
+
+static int encode_ordinary(tg_encoder *e, const uint8_t *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        size_t j = tg_pretok_next(s, n, i);
+        TG_TRY(encode_word(e, s + i, j - i));
+        i = j;
+    }
+    return TG_OK;
+}
+
+int tg_encoder_encode(tg_encoder *e, const char *text, size_t len, int allow_special, const int32_t **ids,
+                      size_t *n) {
+    const tg_tokenizer *t = e->t;
+    const uint8_t *s = (const uint8_t *)text;
+    e->out_n = 0;
+    size_t bad = tg_utf8_valid_prefix(s, len);
+    if (bad != len) return tg_error_set(TG_ERR_INPUT, "encode: invalid UTF-8 at byte %zu of the text", bad);
+    if (!allow_special || t->n_specials == 0) {
+        TG_TRY(encode_ordinary(e, s, len));
+    } else {
+        /* next occurrence of each special at or after the cursor, recomputed
+         * only when the cursor passes it */
+        size_t next[16];
+        int ns = t->n_specials < 16 ? t->n_specials : 16;
+        for (int k = 0; k < ns; k++) next[k] = (size_t)-1 - 1; /* unknown */
+        size_t pos = 0;
+        while (pos < len) {
+            size_t best = len;
+            int bk = -1;
+            for (int k = 0; k < ns; k++) {
+                if (next[k] == (size_t)-1) continue; /* none left */
+                if (next[k] == (size_t)-1 - 1 || next[k] < pos) {
+                    const char *p = memmem(text + pos, len - pos, t->arena + t->off[t->specials[k]],
+                                           t->len[t->specials[k]]);
+                    next[k] = p ? (size_t)(p - text) : (size_t)-1;
+                    if (!p) continue;
+                }
+                if (next[k] < best) best = next[k], bk = k; /* specials are longest first: ties keep the longest */
+            }
+            TG_TRY(encode_ordinary(e, s + pos, best - pos));
+            if (bk < 0) break;
+            TG_TRY(grow_out(e, 1));
+            e->out[e->out_n++] = t->specials[bk];
+            pos = best + t->len[t->specials[bk]];
+        }
+    }
+    *ids = e->out;
+    *n = e->out_n;
+    return TG_OK;
+}
+
+int tg_tokenizer_encode(const tg_tokenizer *t, const char *text, size_t len, int allow_special, int32_t **ids,
+                        size_t *n) {
+    *ids = NULL;
+    *n = 0;
+    tg_encoder *e = NULL;
+    TG_TRY(tg_encoder_new(&e, t));
+    e->use_cache = 0; /* one-shot: filling a cache would cost more than it saves */
+    const int32_t *out;
+    size_t cnt;
+    int rc = tg_encoder_encode(e, text, len, allow_special, &out, &cnt);
+    if (rc == TG_OK) {
+        /* hand the buffer over instead of copying it */
+        *ids = e->out ? e->out : malloc(sizeof(int32_t));
+        if (!*ids) rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
+        e->out = NULL;
+        *n = cnt;
+    }
+    tg_encoder_free(e);
+    return rc;
+}

@@ -1,0 +1,169 @@
+/*
+ * gpt2_files.c — GPT-2's own tokenizer files (encoder.json: printable token
+ * string -> id; vocab.bpe: "#version" then one merge "A B" a line, in rank
+ * order) and the byte <-> printable code point map they are written in
+ * (each byte that is not a visible Latin-1 character is moved to 256+k).
+ */
+#include <jansson.h>
+#include <string.h>
+
+#include "tokenizer/tok_internal.h"
+
+static uint32_t byte_cp[256];
+static int cp_byte[512]; /* code points < 512 -> byte, -1 if none */
+static int map_ready;
+
+static void init_map(void) {
+    int k = 0;
+    for (int b = 0; b < 256; b++) {
+        int visible = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+        byte_cp[b] = visible ? (uint32_t)b : (uint32_t)(256 + k++);
+    }
+    for (int c = 0; c < 512; c++) cp_byte[c] = -1;
+    for (int b = 0; b < 256; b++) cp_byte[byte_cp[b]] = b;
+    __atomic_store_n(&map_ready, 1, __ATOMIC_RELEASE);
+}
+
+static inline void ensure_map(void) {
+    if (!__atomic_load_n(&map_ready, __ATOMIC_ACQUIRE)) init_map();
+}
+
+uint32_t tg_byte_to_cp(uint8_t b) {
+    ensure_map();
+    return byte_cp[b];
+}
+
+size_t tg_bytes_to_printable(const char *bytes, size_t len, char *out) {
+    ensure_map();
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint32_t cp = byte_cp[(uint8_t)bytes[i]];
+        if (cp < 0x80) {
+            out[k++] = (char)cp;
+        } else { /* all map targets are < 0x800: two UTF-8 bytes */
+            out[k++] = (char)(0xC0 | (cp >> 6));
+            out[k++] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    out[k] = 0;
+    return k;
+}
+
+long tg_printable_to_bytes(const char *s, size_t slen, char *out) {
+    ensure_map();
+    const uint8_t *p = (const uint8_t *)s;
+    size_t i = 0;
+    long k = 0;
+    while (i < slen) {
+        uint32_t cp;
+        if (p[i] < 0x80) {
+            cp = p[i];
+            i += 1;
+        } else if ((p[i] & 0xE0) == 0xC0 && i + 1 < slen) {
+            cp = (uint32_t)(p[i] & 0x1F) << 6 | (p[i + 1] & 0x3F);
+            i += 2;
+        } else {
+            return -1;
+        }
+        if (cp >= 512 || cp_byte[cp] < 0) return -1;
+        out[k++] = (char)cp_byte[cp];
+    }
+    return k;
+}
+
+int tg_tok_load_gpt2(tg_tokenizer **out, const char *encoder_json, const char *vocab_bpe) {
+    *out = NULL;
+    char *ej = NULL, *vb = NULL;
+    size_t ejn, vbn;
+    TG_TRY(tg_read_file(encoder_json, &ej, &ejn));
+    int rc = tg_read_file(vocab_bpe, &vb, &vbn);
+    if (rc != TG_OK) {
+        free(ej);
+        return rc;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(ej, ejn, 0, &jerr);
+    tg_tokenizer *t = NULL;
+    const char **by_id = NULL;
+    char *buf = NULL;
+    if (!root || !json_is_object(root)) {
+        rc = tg_error_set(TG_ERR_INPUT, "%s: not a JSON object (line %d: %s)", encoder_json, jerr.line, jerr.text);
+        goto done;
+    }
+    size_t n = json_object_size(root);
+    by_id = calloc(n ? n : 1, sizeof *by_id);
+    buf = malloc(vbn + ejn + 1);
+    if (!by_id || !buf || (rc = tg_tok_create(&t)) != TG_OK) {
+        if (rc == TG_OK) rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
+        goto done;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val) {
+        json_int_t id = json_is_integer(val) ? json_integer_value(val) : -1;
+        if (id < 0 || (size_t)id >= n || by_id[id]) {
+            rc = tg_error_set(TG_ERR_INPUT, "%s: token \"%s\" has a bad or repeated id", encoder_json, key);
+            goto done;
+        }
+        by_id[id] = key;
+    }
+    for (size_t id = 0; id < n; id++) {
+        const char *s = by_id[id];
+        long bl = tg_printable_to_bytes(s, strlen(s), buf);
+        if (bl <= 0) {
+            rc = tg_error_set(TG_ERR_INPUT, "%s: token %zu \"%s\" is not in GPT-2's byte alphabet", encoder_json, id, s);
+            goto done;
+        }
+        int special = strcmp(s, TG_TOKEN_ENDOFTEXT) == 0 || strcmp(s, TG_TOKEN_IM_START) == 0 ||
+                      strcmp(s, TG_TOKEN_IM_END) == 0;
+        if ((rc = tg_tok_add(t, buf, (size_t)bl, special, NULL)) != TG_OK) goto done;
+    }
+    /* vocab.bpe */
+    char *line = vb, *end = vb + vbn;
+    int lineno = 0;
+    while (line < end) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        char *le = nl ? nl : end;
+        lineno++;
+        if (le > line && le[-1] == '\r') le--;
+        size_t ll = (size_t)(le - line);
+        if (ll > 0 && !(lineno == 1 && line[0] == '#')) {
+            char *sp = memchr(line, ' ', ll);
+            long a = -1, b = -1;
+            if (sp) {
+                a = tg_printable_to_bytes(line, (size_t)(sp - line), buf);
+                b = a > 0 ? tg_printable_to_bytes(sp + 1, (size_t)(le - sp - 1), buf + a) : -1;
+            }
+            int32_t l = -1, r = -1, m = -1;
+            if (a > 0 && b > 0) {
+                l = tg_tok_find(t, buf, (size_t)a);
+                r = tg_tok_find(t, buf + a, (size_t)b);
+                m = tg_tok_find(t, buf, (size_t)(a + b));
+            }
+            if (l < 0 || r < 0 || m < 0) {
+                rc = tg_error_set(TG_ERR_INPUT, "%s:%d: bad merge \"%.*s\" (tokens missing from %s)", vocab_bpe, lineno,
+                                  (int)(ll > 80 ? 80 : ll), line, encoder_json);
+                goto done;
+            }
+            if ((rc = tg_tok_add_merge(t, l, r, m)) != TG_OK) goto done;
+        }
+        line = nl ? nl + 1 : end;
+    }
+    if ((rc = tg_tok_finish(t, encoder_json)) != TG_OK) goto done;
+    /* hash of both files, in this order */
+    memcpy(buf, ej, ejn);
+    memcpy(buf + ejn, vb, vbn);
+    tg_sha256(buf, ejn + vbn, t->sha256);
+done:
+    if (rc != TG_OK) {
+        tg_tokenizer_free(t);
+        t = NULL;
+    }
+    json_decref(root);
+    free(by_id);
+    free(buf);
+    free(ej);
+    free(vb);
+    *out = t;
+    return rc;
+}
