@@ -162,8 +162,8 @@ int main(void) {
         CHECK_EQ_INT(tg_tokenizer_token_id(back, "<|endoftext|>"), 50256);
         CHECK_EQ_INT(conformance(back, ex, n, "GPT-2 via our tokenizer.json"), n);
         CHECK(tg_tokenizer_save(back, p2) == TG_OK);
-        char *a, *b;
-        size_t al, bl;
+        char *a = NULL, *b = NULL;
+        size_t al = 0, bl = 1;
         CHECK(tg_read_file(p1, &a, &al) == TG_OK && tg_read_file(p2, &b, &bl) == TG_OK);
         CHECK(al == bl && memcmp(a, b, al) == 0);
         uint8_t sha[32];
