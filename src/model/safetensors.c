@@ -129,7 +129,7 @@ static int parse_header(tg_safetensors *st, const char *hdr, size_t hlen, const 
             if (rc != TG_OK) break;
             continue;
         }
-        uint64_t b, e;
+        uint64_t b = 0, e = 0;
         tg_st_tensor *t = &st->tensors[st->n_tensors];
         rc = parse_entry(path, key, v, t, &b, &e);
         if (rc != TG_OK) break;
