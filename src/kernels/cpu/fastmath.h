@@ -5,8 +5,9 @@
  * surrounding matrix multiplies on the hot elementwise passes.
  *
  * Accuracy: tg_expf within ~2 ulp of expf over [-87, 88] (Cody-Waite range
- * reduction, degree-6 minimax-style Taylor polynomial on [-ln2/2, ln2/2]);
- * below -87 it returns 0 as expf underflows. tg_tanhf derives from it with
+ * reduction, degree-7 Taylor polynomial on [-ln2/2, ln2/2]); below -87 it
+ * returns 0 as expf underflows; above 88 it is clamped (every caller passes
+ * x <= 0). tg_tanhf derives from it with
  * a relative error of a few ulp (series near 0 to avoid cancellation).
  */
 #ifndef TG_FASTMATH_H
@@ -17,7 +18,7 @@
 
 static inline float tg_expf(float x) {
     /* exp(x) = 2^n * exp(r), n = round(x / ln2), r = x - n ln2 */
-    const float hi = 88.3762626647949f, lo = -87.3365447504f;
+    const float hi = 88.0f, lo = -87.3365447504f; /* above 88 the 2^n scale would overflow */
     int under = x < lo;
     x = x > hi ? hi : x;
     x = x < lo ? lo : x;
