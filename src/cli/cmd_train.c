@@ -1,11 +1,451 @@
-/* cmd_train.c — `truthgpt train`: not built yet (placeholder until its issue lands). */
-#include <stdio.h>
+/*
+ * cmd_train.c — `truthgpt train`: pretrain a GPT-2 model on token shards
+ * (DESIGN §1, §5). This file turns flags into a model and a tg_trainer_opts,
+ * checks every input before anything is written (a bad flag, shard or
+ * checkpoint exits 2 and leaves --out untouched), builds the manifest
+ * (provenance), and hands over to the shared loop in src/train/trainer.c.
+ *
+ * --resume: hyperparameters not given on the command line come from the
+ * newest checkpoint's trainer_state.json, the model from its config.json.
+ * Exit status: 0 done, 1 runtime failure, 2 bad input, 130/143 when Ctrl-C
+ * or SIGTERM stopped the run (after saving a checkpoint).
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "core/core.h"
+#include "train/loader.h"
+#include "train/trainer.h"
+
+typedef struct {
+    const char *preset, *data, *val_data, *init, *out, *shuffle, *dtype;
+    int layers, heads, dim, ctx, batch, accum, warmup, eval_every, eval_batches, save_every, threads, resume;
+    int64_t steps, seed;
+    float lr, min_lr_frac, weight_decay, grad_clip;
+} train_flags;
+
+/* Joins argv into one string for the manifest. */
+static char *command_line(int argc, char **argv) {
+    size_t n = 32;
+    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 3;
+    char *s = malloc(n);
+    if (!s) return NULL;
+    size_t k = (size_t)snprintf(s, n, "truthgpt train");
+    for (int i = 0; i < argc; i++) k += (size_t)snprintf(s + k, n - k, " %s", argv[i]);
+    return s;
+}
+
+static json_t *shard_list(const tg_token_stream *ts) {
+    json_t *a = json_array();
+    for (int i = 0; i < ts->n_shards; i++) {
+        uint8_t sha[32];
+        char hex[65] = "";
+        if (tg_sha256_file(ts->shards[i].path, sha) == TG_OK) tg_hex(sha, 32, hex);
+        json_array_append_new(a, json_pack("{s:s,s:s,s:I}", "path", ts->shards[i].path, "sha256", hex, "tokens",
+                                           (json_int_t)ts->shards[i].n_tokens));
+    }
+    return a;
+}
+
+static json_t *config_json(const tg_config *c) {
+    return json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:f,s:i,s:I,s:I}", "family", "gpt2", "n_layer", c->n_layer, "n_head",
+                     c->n_head, "n_embd", c->n_embd, "n_ctx", c->n_ctx, "vocab_size", c->vocab_size, "layer_norm_epsilon",
+                     (double)c->ln_eps, "eos_token_id", c->eos_id, "params",
+                     (json_int_t)tg_config_num_params(c, true), "params_without_wpe",
+                     (json_int_t)tg_config_num_params(c, false));
+}
+
+/* The flags a resumed run may take from trainer_state.json when not given. */
+static int restore_flags(const char *ckpt, train_flags *f, int argc, char **argv, json_t **keep) {
+    char *path = tg_path_join(ckpt, "trainer_state.json");
+    json_error_t jerr;
+    json_t *s = json_load_file(path, 0, &jerr);
+    if (!s) {
+        int rc = tg_error_set(TG_ERR_INPUT, "%s: %s", path, jerr.text);
+        free(path);
+        return rc;
+    }
+    free(path);
+    json_t *h = json_object_get(s, "hyperparameters");
+#define INT_FROM(flag, key, dst)                                                                              \
+    if (!tg_args_given(argc, argv, flag) && json_is_integer(json_object_get(h, key))) \
+        dst = (int)json_integer_value(json_object_get(h, key));
+#define I64_FROM(flag, key, dst)                                                                              \
+    if (!tg_args_given(argc, argv, flag) && json_is_integer(json_object_get(h, key))) \
+        dst = json_integer_value(json_object_get(h, key));
+#define FLT_FROM(flag, key, dst)                                                                              \
+    if (!tg_args_given(argc, argv, flag) && json_is_number(json_object_get(h, key))) \
+        dst = (float)json_number_value(json_object_get(h, key));
+#define STR_FROM(flag, key, dst)                                                                              \
+    if (!tg_args_given(argc, argv, flag) && json_is_string(json_object_get(h, key))) \
+        dst = json_string_value(json_object_get(h, key));
+    INT_FROM("batch", "batch", f->batch);
+    INT_FROM("ctx", "ctx", f->ctx);
+    INT_FROM("accum", "accum", f->accum);
+    I64_FROM("steps", "steps", f->steps);
+    FLT_FROM("lr", "lr", f->lr);
+    FLT_FROM("min-lr-frac", "min_lr_frac", f->min_lr_frac);
+    INT_FROM("warmup", "warmup", f->warmup);
+    FLT_FROM("weight-decay", "weight_decay", f->weight_decay);
+    FLT_FROM("grad-clip", "grad_clip", f->grad_clip);
+    I64_FROM("seed", "seed", f->seed);
+    INT_FROM("eval-every", "eval_every", f->eval_every);
+    INT_FROM("eval-batches", "eval_batches", f->eval_batches);
+    INT_FROM("save-every", "save_every", f->save_every);
+    STR_FROM("dtype", "dtype", f->dtype);
+    STR_FROM("shuffle", "shuffle", f->shuffle);
+    STR_FROM("data", "data", f->data);
+    STR_FROM("val-data", "val_data", f->val_data);
+#undef INT_FROM
+#undef I64_FROM
+#undef FLT_FROM
+#undef STR_FROM
+    *keep = s; /* the strings point into it */
+    return TG_OK;
+}
+
+/* Does DIR hold any complete checkpoint-STEP? */
+static int has_checkpoint(const char *out, char *ckpt, size_t n) {
+    if (!tg_path_is_dir(out)) return 0;
+    char *cfg = tg_path_join(out, "config.json");
+    int direct = tg_path_exists(cfg);
+    free(cfg);
+    if (direct) return 0; /* a checkpoint directory itself is not a run */
+    return tg_checkpoint_resolve(out, ckpt, n) == TG_OK;
+}
+
+/* Validates the flags that need no file. Errors name the flag. */
+static int check_flags(const train_flags *f) {
+    if (f->batch <= 0) return tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", f->batch);
+    if (f->accum <= 0) return tg_error_set(TG_ERR_INPUT, "--accum must be positive (got %d)", f->accum);
+    if (f->steps <= 0 || f->steps > INT32_MAX) return tg_error_set(TG_ERR_INPUT, "--steps must be positive (got %lld)", (long long)f->steps);
+    if (f->ctx < 0) return tg_error_set(TG_ERR_INPUT, "--ctx must be positive (got %d)", f->ctx);
+    if (f->layers < 0 || f->heads < 0 || f->dim < 0)
+        return tg_error_set(TG_ERR_INPUT, "--layers, --heads and --dim must be positive");
+    if (!(f->lr > 0)) return tg_error_set(TG_ERR_INPUT, "--lr must be positive (got %g)", (double)f->lr);
+    if (f->min_lr_frac < 0 || f->min_lr_frac > 1) return tg_error_set(TG_ERR_INPUT, "--min-lr-frac must be in [0, 1]");
+    if (f->warmup < 0) return tg_error_set(TG_ERR_INPUT, "--warmup must be >= 0");
+    if (f->weight_decay < 0) return tg_error_set(TG_ERR_INPUT, "--weight-decay must be >= 0");
+    if (f->eval_every < 0 || f->save_every < 0 || f->eval_batches < 0)
+        return tg_error_set(TG_ERR_INPUT, "--eval-every, --eval-batches and --save-every must be >= 0");
+    if (f->threads < 0) return tg_error_set(TG_ERR_INPUT, "--threads must be >= 0");
+    if (strcmp(f->shuffle, "on") != 0 && strcmp(f->shuffle, "off") != 0)
+        return tg_error_set(TG_ERR_INPUT, "--shuffle must be on or off (got '%s')", f->shuffle);
+    if (strcmp(f->dtype, "fp32") != 0 && strcmp(f->dtype, "bf16") != 0)
+        return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", f->dtype);
+    if (!f->data) return tg_error_set(TG_ERR_INPUT, "--data DIR|FILE is required (token shards from `truthgpt tokenize`)");
+    return TG_OK;
+}
+
+/* --out must be a directory we can create and write into. Probed with a
+ * temporary file, since permission bits say nothing when running as root. */
+static int check_out(const char *out) {
+    if (tg_path_exists(out) && !tg_path_is_dir(out)) return tg_error_set(TG_ERR_INPUT, "--out %s: exists and is not a directory", out);
+    if (tg_mkdirs(out) != TG_OK) return tg_error_set(TG_ERR_INPUT, "--out %s: cannot create: %s", out, tg_error_message());
+    char *probe = tg_path_join(out, ".write-test");
+    FILE *fp = fopen(probe, "wb");
+    int e = errno;
+    if (fp) {
+        fclose(fp);
+        unlink(probe);
+    }
+    free(probe);
+    if (!fp) return tg_error_set(TG_ERR_INPUT, "--out %s: not writable: %s", out, strerror(e));
+    return TG_OK;
+}
+
+/* tokenizer.json beside the shards (DESIGN §1: `tokenize` puts it there). */
+static char *find_tokenizer(const char *data) {
+    char *dir;
+    if (tg_path_is_dir(data)) dir = strdup(data);
+    else {
+        dir = strdup(data);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash) *slash = 0;
+        else if (dir) strcpy(dir, ".");
+    }
+    if (!dir) return NULL;
+    char *p = tg_path_join(dir, "tokenizer.json");
+    free(dir);
+    if (p && tg_path_exists(p)) return p;
+    free(p);
+    return NULL;
+}
+
+/* Does DIR hold val-*.tok shards? */
+static int has_val_shards(const char *dir) {
+    if (!tg_path_is_dir(dir)) return 0;
+    tg_token_stream ts;
+    if (tg_token_stream_open(&ts, dir, "val") != TG_OK) {
+        tg_error_clear();
+        return 0;
+    }
+    /* tg_token_stream_open falls back to all *.tok: check the names. */
+    int ok = 1;
+    for (int i = 0; i < ts.n_shards && ok; i++) {
+        const char *b = strrchr(ts.shards[i].path, '/');
+        ok = strncmp(b ? b + 1 : ts.shards[i].path, "val-", 4) == 0;
+    }
+    tg_token_stream_close(&ts);
+    return ok;
+}
 
 int tg_cmd_train(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "truthgpt: 'train' is not implemented in this build yet\n");
-    return 1;
+    train_flags f = {
+        .preset = "tiny", .shuffle = "on", .dtype = "fp32", .batch = 8, .accum = 1, .warmup = 100, .eval_every = 100,
+        .eval_batches = 20, .save_every = 1000, .steps = 1000, .seed = 1337, .lr = 6e-4f, .min_lr_frac = 0.1f,
+        .weight_decay = 0.1f, .grad_clip = 1.0f,
+    };
+    char presets[128] = "";
+    for (const char *const *p = tg_config_preset_names(); *p; p++)
+        snprintf(presets + strlen(presets), sizeof presets - strlen(presets), "%s%s", p == tg_config_preset_names() ? "" : ", ", *p);
+    char preset_help[192];
+    snprintf(preset_help, sizeof preset_help, "model size: %s", presets);
+    tg_opt opts[] = {
+        {"preset", TG_OPT_STR, &f.preset, "NAME", preset_help},
+        {"layers", TG_OPT_INT, &f.layers, "L", "override the preset's layers (0: preset)"},
+        {"heads", TG_OPT_INT, &f.heads, "H", "override the preset's heads (0: preset)"},
+        {"dim", TG_OPT_INT, &f.dim, "C", "override the preset's width (0: preset)"},
+        {"ctx", TG_OPT_INT, &f.ctx, "T", "context length (0: the preset's or the --init model's)"},
+        {"data", TG_OPT_STR, &f.data, "DIR|FILE", "train shards: DIR's train-*.tok (or all *.tok), or one .tok file"},
+        {"val-data", TG_OPT_STR, &f.val_data, "DIR|FILE", "validation shards (default: --data DIR's val-*.tok if any)"},
+        {"batch", TG_OPT_INT, &f.batch, "B", "sequences per micro-batch"},
+        {"accum", TG_OPT_INT, &f.accum, "A", "micro-batches per step (gradient accumulation)"},
+        {"steps", TG_OPT_I64, &f.steps, "N", "optimizer steps"},
+        {"lr", TG_OPT_FLOAT, &f.lr, "X", "peak learning rate"},
+        {"min-lr-frac", TG_OPT_FLOAT, &f.min_lr_frac, "X", "cosine decay floor as a fraction of --lr"},
+        {"warmup", TG_OPT_INT, &f.warmup, "N", "linear warm-up steps"},
+        {"weight-decay", TG_OPT_FLOAT, &f.weight_decay, "X", "AdamW weight decay (2-D weights and embeddings)"},
+        {"grad-clip", TG_OPT_FLOAT, &f.grad_clip, "X", "clip the global gradient norm (0: off)"},
+        {"seed", TG_OPT_I64, &f.seed, "N", "seed of the initial weights and the shuffle"},
+        {"shuffle", TG_OPT_STR, &f.shuffle, "on|off", "seeded permutation of the windows, or sequential"},
+        {"init", TG_OPT_STR, &f.init, "DIR", "start from a checkpoint's weights (fresh optimizer, step 0)"},
+        {"out", TG_OPT_STR, &f.out, "RUN", "run directory: checkpoint-STEP/, metrics.jsonl, loss.svg, manifest.json"},
+        {"eval-every", TG_OPT_INT, &f.eval_every, "N", "steps between validation evaluations (0: only at the end)"},
+        {"eval-batches", TG_OPT_INT, &f.eval_batches, "N", "validation micro-batches per evaluation"},
+        {"save-every", TG_OPT_INT, &f.save_every, "N", "steps between checkpoints (0: only the last step)"},
+        {"resume", TG_OPT_FLAG, &f.resume, NULL, "continue RUN from its newest checkpoint (bitwise)"},
+        {"threads", TG_OPT_INT, &f.threads, "N", "threads (0: all cores)"},
+        {"dtype", TG_OPT_STR, &f.dtype, "fp32|bf16", "matrix-multiply precision (bf16 keeps fp32 master weights)"},
+        {0},
+    };
+    char *pos[1];
+    int npos;
+    int rc = tg_args_parse("truthgpt train --data DIR --out RUN [--preset tiny] [options]",
+                           "Pretrains a GPT-2 model on token shards. Checkpoints are Hugging Face GPT-2 directories\n"
+                           "(RUN/checkpoint-STEP); Ctrl-C saves one and stops; --resume continues bitwise.",
+                           opts, argc, argv, pos, 0, &npos);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (!f.out) {
+        fprintf(stderr, "truthgpt: train: --out RUN is required\n");
+        return 2;
+    }
+
+    /* Resume: find the newest checkpoint first, since it supplies defaults. */
+    char ckpt[4096] = "";
+    json_t *state = NULL;
+    int resuming = 0;
+    if (f.resume) {
+        if (has_checkpoint(f.out, ckpt, sizeof ckpt)) {
+            resuming = 1;
+            rc = restore_flags(ckpt, &f, argc, argv, &state);
+            if (rc != TG_OK) return tg_cli_fail(rc);
+        } else {
+            tg_error_clear();
+            tg_info("--resume: no checkpoint in %s yet, starting fresh", f.out);
+        }
+    } else if (has_checkpoint(f.out, ckpt, sizeof ckpt)) {
+        tg_error_set(TG_ERR_INPUT, "--out %s already holds a run (%s): pass --resume to continue it, or choose another --out",
+                     f.out, ckpt);
+        return tg_cli_fail(TG_ERR_INPUT);
+    } else tg_error_clear();
+    if ((rc = check_flags(&f)) != TG_OK) {
+        json_decref(state);
+        return tg_cli_fail(rc);
+    }
+    if (f.threads > 0) tg_set_threads(f.threads);
+
+    /* Data: everything is opened and checked before --out is touched. */
+    tg_loader train, val;
+    memset(&train, 0, sizeof train);
+    memset(&val, 0, sizeof val);
+    tg_model *m = NULL;
+    tg_trainer_resume res;
+    memset(&res, 0, sizeof res);
+    char *tok_path = NULL, *cmdline = NULL, *manifest = NULL, *hparams = NULL;
+    int have_val = 0;
+    tg_config cfg;
+    int T = f.ctx;
+    /* The loaders need T, which may come from the model: settle the model
+     * config first, then open the data with it. */
+    if (resuming) {
+        rc = tg_checkpoint_read_config(ckpt, &cfg);
+    } else if (f.init) {
+        char dir[4096];
+        rc = tg_checkpoint_resolve(f.init, dir, sizeof dir);
+        if (rc == TG_OK) rc = tg_checkpoint_read_config(dir, &cfg);
+        if (rc == TG_OK && (f.layers || f.heads || f.dim))
+            tg_warn("--layers/--heads/--dim are ignored with --init (the model comes from %s)", dir);
+    } else {
+        rc = tg_config_preset(f.preset, &cfg);
+        if (rc != TG_OK) tg_error_set(TG_ERR_INPUT, "--preset: %s", tg_error_message());
+        if (f.layers) cfg.n_layer = f.layers;
+        if (f.heads) cfg.n_head = f.heads;
+        if (f.dim) cfg.n_embd = f.dim;
+        if (f.ctx) cfg.n_ctx = f.ctx;
+    }
+    if (rc == TG_OK && T == 0) T = cfg.n_ctx;
+    if (rc == TG_OK && T > cfg.n_ctx)
+        rc = tg_error_set(TG_ERR_INPUT, "--ctx %d is longer than the model's context of %d", T, cfg.n_ctx);
+    int shuffle = strcmp(f.shuffle, "on") == 0;
+    if (rc == TG_OK) rc = tg_loader_open(&train, f.data, "train", f.batch, T, f.accum, shuffle, (uint64_t)f.seed);
+    if (rc == TG_OK) {
+        if (f.val_data) {
+            rc = tg_loader_open(&val, f.val_data, "val", f.batch, T, 1, 0, 0);
+            have_val = rc == TG_OK;
+        } else if (has_val_shards(f.data)) {
+            rc = tg_loader_open(&val, f.data, "val", f.batch, T, 1, 0, 0);
+            have_val = rc == TG_OK;
+        }
+    }
+    if (rc == TG_OK && !resuming && !f.init) {
+        cfg.vocab_size = train.ts.vocab_size;
+        cfg.eos_id = train.ts.eot_id;
+        rc = tg_config_validate(&cfg);
+    }
+    if (rc == TG_OK && train.ts.vocab_size > cfg.vocab_size)
+        rc = tg_error_set(TG_ERR_INPUT, "--data %s: vocabulary of %d is larger than the model's %d", f.data,
+                          train.ts.vocab_size, cfg.vocab_size);
+    if (rc == TG_OK && have_val && val.ts.vocab_size > cfg.vocab_size)
+        rc = tg_error_set(TG_ERR_INPUT, "--val-data %s: vocabulary of %d is larger than the model's %d",
+                          f.val_data ? f.val_data : f.data, val.ts.vocab_size, cfg.vocab_size);
+    /* The model (weights checked against config.json before any write). */
+    if (rc == TG_OK) {
+        if (resuming) {
+            rc = tg_model_init(&m, &cfg);
+            if (rc == TG_OK) rc = tg_trainer_resume_state(ckpt, m, &res);
+        } else if (f.init) {
+            rc = tg_model_load(&m, f.init);
+        } else {
+            rc = tg_model_init(&m, &cfg);
+            if (rc == TG_OK) tg_model_init_weights(m, (uint64_t)f.seed);
+        }
+    }
+    if (rc == TG_OK) rc = check_out(f.out);
+
+    tg_trainer_opts o = tg_trainer_default_opts();
+    if (rc == TG_OK) {
+        if (train.ts.n_tokens < (int64_t)f.batch * T + 1)
+            tg_warn("--data %s: %lld tokens, less than one micro-batch (%d x %d): the data repeat within a batch", f.data,
+                    (long long)train.ts.n_tokens, f.batch, T);
+        tok_path = find_tokenizer(f.data);
+        cmdline = command_line(argc, argv);
+        json_t *h = json_object();
+        json_object_set_new(h, "data", json_string(f.data));
+        if (have_val) json_object_set_new(h, "val_data", json_string(f.val_data ? f.val_data : f.data));
+        json_object_set_new(h, "shuffle", json_string(f.shuffle));
+        json_object_set_new(h, "preset", json_string(f.preset));
+        if (f.init) json_object_set_new(h, "init", json_string(f.init));
+        hparams = json_dumps(h, JSON_COMPACT);
+        json_decref(h);
+
+        o.B = f.batch;
+        o.T = T;
+        o.accum = f.accum;
+        o.steps = f.steps;
+        o.opt.lr = f.lr;
+        o.opt.min_lr_frac = f.min_lr_frac;
+        o.opt.warmup = f.warmup;
+        o.opt.weight_decay = f.weight_decay;
+        o.opt.grad_clip = f.grad_clip;
+        o.seed = (uint64_t)f.seed;
+        o.dtype = strcmp(f.dtype, "bf16") == 0 ? TG_DTYPE_BF16 : TG_DTYPE_FP32;
+        o.eval_every = f.eval_every;
+        o.eval_batches = f.eval_batches;
+        if (have_val && o.eval_batches > val.n_windows) o.eval_batches = (int)val.n_windows;
+        o.save_every = f.save_every;
+        o.out_dir = f.out;
+        o.tokenizer_path = tok_path;
+        o.hparams_json = hparams;
+        o.label = "train";
+        o.next_batch = tg_loader_next;
+        o.batch_ctx = &train;
+        o.next_val = have_val ? tg_loader_next : NULL;
+        o.val_ctx = have_val ? &val : NULL;
+        /* MFU needs the GEMM peak (a short measurement): only worth it
+         * when someone watches the progress line. */
+        o.peak_flops = isatty(2) ? tg_gemm_peak_gflops(o.dtype) * 1e9 : 0;
+
+        /* Manifest: where this model comes from. */
+        json_t *mf = json_object();
+        time_t now = time(NULL);
+        char when[32];
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+        json_object_set_new(mf, "created", json_string(when));
+        json_object_set_new(mf, "truthgpt_version", json_string(TG_VERSION));
+        json_object_set_new(mf, "git_commit", json_string(tg_git_commit()));
+        json_object_set_new(mf, "command_line", json_string(cmdline ? cmdline : ""));
+        json_object_set_new(mf, "config", config_json(tg_model_config(m)));
+        json_t *hp = json_loads(hparams, 0, NULL);
+        json_object_set_new(hp, "batch", json_integer(o.B));
+        json_object_set_new(hp, "ctx", json_integer(o.T));
+        json_object_set_new(hp, "accum", json_integer(o.accum));
+        json_object_set_new(hp, "steps", json_integer(o.steps));
+        json_object_set_new(hp, "lr", json_real(o.opt.lr));
+        json_object_set_new(hp, "min_lr_frac", json_real(o.opt.min_lr_frac));
+        json_object_set_new(hp, "warmup", json_integer(o.opt.warmup));
+        json_object_set_new(hp, "weight_decay", json_real(o.opt.weight_decay));
+        json_object_set_new(hp, "grad_clip", json_real(o.opt.grad_clip));
+        json_object_set_new(hp, "seed", json_integer((json_int_t)o.seed));
+        json_object_set_new(hp, "dtype", json_string(f.dtype));
+        json_object_set_new(hp, "threads", json_integer(tg_num_threads()));
+        json_object_set_new(mf, "hyperparameters", hp);
+        json_object_set_new(mf, "data", shard_list(&train.ts));
+        json_object_set_new(mf, "val_data", have_val ? shard_list(&val.ts) : json_null());
+        if (tok_path) {
+            uint8_t sha[32];
+            char hex[65] = "";
+            if (tg_sha256_file(tok_path, sha) == TG_OK) tg_hex(sha, 32, hex);
+            json_object_set_new(mf, "tokenizer", json_pack("{s:s,s:s}", "path", tok_path, "sha256", hex));
+        } else {
+            /* Byte-level shards need no tokenizer file; say which ids mean what. */
+            json_object_set_new(mf, "tokenizer",
+                                train.ts.vocab_size == 257 ? json_pack("{s:s}", "kind", "bytes (ids 0-255 bytes, 256 <|endoftext|>)")
+                                                          : json_null());
+        }
+        json_object_set_new(mf, "init", f.init ? json_string(f.init) : json_null());
+        json_object_set_new(mf, "resumed_from", resuming ? json_string(ckpt) : json_null());
+        manifest = json_dumps(mf, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+        json_decref(mf);
+        o.manifest_json = manifest;
+
+        const tg_config *mc = tg_model_config(m);
+        tg_info("model: L=%d H=%d C=%d T=%d V=%d, %.2fM parameters; data: %lld tokens%s; %s", mc->n_layer, mc->n_head,
+                mc->n_embd, T, mc->vocab_size, (double)tg_config_num_params(mc, true) / 1e6,
+                (long long)train.ts.n_tokens, have_val ? " (+ validation)" : " (no validation data)",
+                resuming ? "resuming" : f.init ? "from --init weights" : "fresh weights");
+        if (resuming) tg_info("resuming from %s at step %lld", ckpt, (long long)res.step);
+    }
+    int interrupted = 0;
+    if (rc == TG_OK) {
+        tg_trainer_install_signals();
+        rc = tg_trainer_run(m, &o, resuming ? &res : NULL, &interrupted);
+    }
+    int status = rc == TG_OK ? 0 : tg_cli_fail(rc);
+    if (rc == TG_OK && interrupted) status = 128 + interrupted;
+    tg_trainer_resume_free(&res);
+    if (m) tg_model_free(m);
+    if (have_val) tg_loader_close(&val);
+    if (train.tokens) tg_loader_close(&train);
+    free(tok_path);
+    free(cmdline);
+    free(manifest);
+    free(hparams);
+    json_decref(state);
+    return status;
 }
