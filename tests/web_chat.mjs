@@ -1,0 +1,95 @@
+// web_chat.mjs — the chat page in headless Chromium (Debian's /usr/bin/chromium
+// driven by playwright-core): type a message, see a reply stream in with
+// shaded tokens, hover one for its alternatives, press Stop on a long reply,
+// start a new chat; saves a screenshot.
+// Usage: node tests/web_chat.mjs BASE_URL SCREENSHOT_PATH
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const [base, shot] = process.argv.slice(2);
+if (!base || !shot || !base.startsWith('http://127.0.0.1:')) {
+  console.error('usage: node web_chat.mjs http://127.0.0.1:PORT SCREENSHOT.png');
+  process.exit(2);
+}
+let failures = 0;
+function check(cond, what) {
+  console.log(`${cond ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!cond) failures++;
+}
+
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-chromium-'));
+// a fresh profile directory (playwright passes it as --user-data-dir)
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  viewport: { width: 1280, height: 800 },
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const page = await browser.newPage();
+  // only ever talk to the server under test
+  await page.route('**/*', (route) => (route.request().url().startsWith(base) ? route.continue() : route.abort()));
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(base + '/');
+  await page.waitForFunction(() => !document.getElementById('model').textContent.includes('connecting'));
+  check(!(await page.textContent('#model')).includes('unavailable'), 'the page finds the model through /v1/models');
+
+  // settings: greedy, a short reply
+  await page.fill('#temperature', '0');
+  await page.dispatchEvent('#temperature', 'input');
+  await page.fill('#max-tokens', '24');
+  await page.fill('#input', 'Hello there! Tell me something.');
+  await page.press('#input', 'Enter');
+
+  // the reply streams: tokens appear while the stop button is showing
+  await page.waitForSelector('.msg.assistant .tok', { timeout: 30000 });
+  const firstCount = await page.locator('.msg.assistant .tok').count();
+  await page.waitForSelector('#stop', { state: 'hidden', timeout: 60000 });
+  const tokens = await page.locator('.msg.assistant .tok').count();
+  check(firstCount >= 1 && tokens >= firstCount, `reply streamed in (${firstCount} tokens first, ${tokens} in all)`);
+  check(tokens >= 2, 'several shaded tokens');
+  const shaded = await page.$$eval('.msg.assistant .tok', (s) => s.filter((x) => /rgba\(/.test(x.style.background)).length);
+  check(shaded === tokens, `every token carries a shade (${shaded}/${tokens})`);
+  const meta = await page.textContent('.msg.assistant .meta');
+  check(/tokens/.test(meta), `a finished reply shows its summary ("${meta}")`);
+  check((await page.textContent('.msg.user .body')) === 'Hello there! Tell me something.', 'the user message is shown');
+
+  // hover: the alternatives card
+  await page.hover('.msg.assistant .tok >> nth=0');
+  await page.waitForSelector('#tip:not([hidden])', { timeout: 5000 });
+  const rows = await page.locator('#tip tr').count();
+  check(rows === 5, `hovering a token shows its top 5 alternatives (${rows})`);
+  await page.screenshot({ path: shot, fullPage: false });
+  console.log('screenshot: ' + shot);
+  await page.mouse.move(5, 5);
+
+  // stop: a long reply is cut by the Stop button
+  await page.fill('#max-tokens', '4000');
+  await page.fill('#temperature', '1');
+  await page.dispatchEvent('#temperature', 'input');
+  await page.fill('#input', 'Now write a very long story.');
+  await page.press('#input', 'Enter');
+  await page.waitForFunction(() => document.querySelectorAll('.msg.assistant')[1]?.querySelectorAll('.tok').length >= 2,
+                             null, { timeout: 30000 });
+  await page.click('#stop');
+  await page.waitForSelector('#stop', { state: 'hidden', timeout: 10000 });
+  const meta2 = await page.textContent('.msg.assistant >> nth=1 >> .meta');
+  check(/stopped|finished|limit/.test(meta2), `Stop ends the reply ("${meta2}")`);
+
+  // new chat clears the conversation
+  await page.click('#new-chat');
+  check((await page.locator('.msg').count()) === 0, 'New chat clears the conversation');
+  check(pageErrors.length === 0, `no script errors on the page (${pageErrors.join('; ')})`);
+} finally {
+  await browser.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+}
+if (failures) {
+  console.error(`${failures} check(s) failed`);
+  process.exit(1);
+}
+console.log('web chat: all checks passed');
