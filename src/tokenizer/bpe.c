@@ -283,14 +283,15 @@ int tg_tokenizer_decode(const tg_tokenizer *t, const int32_t *ids, size_t n, cha
 /* ---------------------------------------------------------------- encoder */
 
 #define SMALL_WORD 128          /* longer pre-tokens use the heap merge */
-#define CACHE_MAX_WORD 64       /* longer pre-tokens are not cached */
-#define CACHE_MAX_ENTRIES (1u << 20)
+#define CACHE_MAX_ENTRIES (1u << 18) /* 8 MB a cache; cleared when full */
 
+/* A cached pre-token of 2..16 bytes: the bytes themselves (zero padded, so
+ * a lookup is two 64-bit compares), and up to 3 ids inline (more go to
+ * cids, ids[0] then being the offset there). */
 typedef struct {
-    uint64_t hash;   /* 0: empty */
-    uint32_t woff;   /* word bytes in cwords */
-    uint32_t ioff;   /* ids in cids */
-    uint16_t wlen, nids;
+    uint64_t w0, w1;
+    uint32_t tag; /* 0: empty slot; else len | nids << 8 | 1 << 31 */
+    int32_t ids[3];
 } cache_entry;
 
 struct tg_encoder {
@@ -306,8 +307,6 @@ struct tg_encoder {
     /* cache of pre-token -> ids */
     cache_entry *ct;
     size_t ccap, cused;
-    char *cwords;
-    size_t cw_len, cw_cap;
     int32_t *cids;
     size_t ci_len, ci_cap;
 };
@@ -331,7 +330,6 @@ void tg_encoder_free(tg_encoder *e) {
     free(e->rank);
     free(e->heap);
     free(e->ct);
-    free(e->cwords);
     free(e->cids);
     free(e);
 }
@@ -468,82 +466,99 @@ static void merge_large(tg_encoder *e, const uint8_t *w, size_t n, size_t *nout)
 static void cache_clear(tg_encoder *e) {
     if (e->ct) memset(e->ct, 0, e->ccap * sizeof *e->ct);
     e->cused = 0;
-    e->cw_len = 0;
     e->ci_len = 0;
 }
 
+static inline uint64_t cache_hash(uint64_t w0, uint64_t w1, size_t len) {
+    uint64_t h = w0 * 0x9E3779B97F4A7C15ull ^ (w1 + len) * 0xC2B2AE3D27D4EB4Full;
+    return h ^ (h >> 29) ^ (h >> 47);
+}
+
 /* Remembers word -> ids; silently skips when memory is short (it is a cache). */
-static void cache_put(tg_encoder *e, uint64_t hash, const uint8_t *w, size_t len, const int32_t *ids, size_t n) {
+static void cache_put(tg_encoder *e, uint64_t w0, uint64_t w1, size_t len, const int32_t *ids, size_t n) {
+    if (n > 255) return;
     if ((e->cused + 1) * 2 > e->ccap) {
         if (e->ccap >= CACHE_MAX_ENTRIES) {
             cache_clear(e); /* full: start over (frequent words come back at once) */
         } else {
-            size_t cap = e->ccap ? e->ccap * 2 : 4096;
+            size_t cap = e->ccap ? e->ccap * 4 : 4096;
             cache_entry *ct = calloc(cap, sizeof *ct);
             if (!ct) return;
             for (size_t i = 0; i < e->ccap; i++) {
-                if (!e->ct[i].hash) continue;
-                size_t h = e->ct[i].hash & (cap - 1);
-                while (ct[h].hash) h = (h + 1) & (cap - 1);
-                ct[h] = e->ct[i];
+                cache_entry *c = &e->ct[i];
+                if (!c->tag) continue;
+                size_t h = cache_hash(c->w0, c->w1, c->tag & 0xFF) & (cap - 1);
+                while (ct[h].tag) h = (h + 1) & (cap - 1);
+                ct[h] = *c;
             }
             free(e->ct);
             e->ct = ct;
             e->ccap = cap;
         }
     }
-    if (e->cw_len + len > e->cw_cap) {
-        size_t cap = e->cw_cap ? e->cw_cap * 2 : 65536;
-        while (cap < e->cw_len + len) cap *= 2;
-        char *p = realloc(e->cwords, cap);
-        if (!p) return;
-        e->cwords = p;
-        e->cw_cap = cap;
+    cache_entry c = {w0, w1, (uint32_t)len | (uint32_t)n << 8 | 1u << 31, {0, 0, 0}};
+    if (n <= 3) {
+        memcpy(c.ids, ids, n * sizeof *ids);
+    } else {
+        if (e->ci_len + n > e->ci_cap) {
+            size_t cap = e->ci_cap ? e->ci_cap * 2 : 16384;
+            while (cap < e->ci_len + n) cap *= 2;
+            int32_t *p = realloc(e->cids, cap * sizeof *p);
+            if (!p) return;
+            e->cids = p;
+            e->ci_cap = cap;
+        }
+        c.ids[0] = (int32_t)e->ci_len;
+        memcpy(e->cids + e->ci_len, ids, n * sizeof *ids);
+        e->ci_len += n;
     }
-    if (e->ci_len + n > e->ci_cap) {
-        size_t cap = e->ci_cap ? e->ci_cap * 2 : 16384;
-        while (cap < e->ci_len + n) cap *= 2;
-        int32_t *p = realloc(e->cids, cap * sizeof *p);
-        if (!p) return;
-        e->cids = p;
-        e->ci_cap = cap;
-    }
-    size_t h = hash & (e->ccap - 1);
-    while (e->ct[h].hash) h = (h + 1) & (e->ccap - 1);
-    cache_entry *c = &e->ct[h];
-    c->hash = hash;
-    c->woff = (uint32_t)e->cw_len;
-    c->wlen = (uint16_t)len;
-    c->ioff = (uint32_t)e->ci_len;
-    c->nids = (uint16_t)n;
-    memcpy(e->cwords + e->cw_len, w, len);
-    e->cw_len += len;
-    memcpy(e->cids + e->ci_len, ids, n * sizeof *ids);
-    e->ci_len += n;
+    size_t h = cache_hash(w0, w1, len) & (e->ccap - 1);
+    while (e->ct[h].tag) h = (h + 1) & (e->ccap - 1);
+    e->ct[h] = c;
     e->cused++;
 }
 
-/* Encodes one pre-token, appending to e->out. */
-static int encode_word(tg_encoder *e, const uint8_t *w, size_t len) {
+/* Encodes one pre-token w[0..len) (end: the end of the readable text, so
+ * 16-byte loads can be used when they stay inside it), appending to e->out. */
+static inline int encode_word(tg_encoder *e, const uint8_t *w, size_t len, const uint8_t *end) {
     const tg_tokenizer *t = e->t;
+    if (e->out_n + 3 > e->out_cap) TG_TRY(grow_out(e, 3));
     if (len == 1) {
-        TG_TRY(grow_out(e, 1));
         e->out[e->out_n++] = t->byte_id[w[0]];
         return TG_OK;
     }
-    uint64_t hash = 0;
-    int cacheable = e->use_cache && len <= CACHE_MAX_WORD;
+    uint64_t w0 = 0, w1 = 0;
+    int cacheable = e->use_cache && len <= 16;
     if (cacheable) {
-        hash = hash_bytes(w, len) | 1; /* never 0: 0 marks an empty slot */
+        if (w + 16 <= end) {
+            memcpy(&w0, w, 8);
+            memcpy(&w1, w + 8, 8);
+        } else {
+            uint8_t tmp[16] = {0};
+            memcpy(tmp, w, len);
+            memcpy(&w0, tmp, 8);
+            memcpy(&w1, tmp + 8, 8);
+        }
+        if (len < 8) w0 &= (1ull << (8 * len)) - 1;
+        if (len <= 8) w1 = 0;
+        else if (len < 16) w1 &= (1ull << (8 * (len - 8))) - 1;
         if (e->ccap) {
-            size_t h = hash & (e->ccap - 1);
+            size_t h = cache_hash(w0, w1, len) & (e->ccap - 1);
             for (;;) {
-                cache_entry *c = &e->ct[h];
-                if (!c->hash) break;
-                if (c->hash == hash && c->wlen == len && memcmp(e->cwords + c->woff, w, len) == 0) {
-                    TG_TRY(grow_out(e, c->nids));
-                    memcpy(e->out + e->out_n, e->cids + c->ioff, c->nids * sizeof(int32_t));
-                    e->out_n += c->nids;
+                const cache_entry *c = &e->ct[h];
+                if (!c->tag) break;
+                if (c->w0 == w0 && c->w1 == w1 && (c->tag & 0xFF) == len) {
+                    size_t n = (c->tag >> 8) & 0xFF;
+                    if (n <= 3) {
+                        int32_t *o = e->out + e->out_n;
+                        o[0] = c->ids[0];
+                        o[1] = c->ids[1];
+                        o[2] = c->ids[2];
+                    } else {
+                        TG_TRY(grow_out(e, n));
+                        memcpy(e->out + e->out_n, e->cids + c->ids[0], n * sizeof(int32_t));
+                    }
+                    e->out_n += n;
                     return TG_OK;
                 }
                 h = (h + 1) & (e->ccap - 1);
@@ -557,7 +572,7 @@ static int encode_word(tg_encoder *e, const uint8_t *w, size_t len) {
     TG_TRY(grow_out(e, n));
     memcpy(e->out + e->out_n, e->sym, n * sizeof *e->sym);
     e->out_n += n;
-    if (cacheable) cache_put(e, hash, w, len, e->sym, n);
+    if (cacheable) cache_put(e, w0, w1, len, e->sym, n);
     return TG_OK;
 }
 
@@ -565,7 +580,7 @@ static int encode_ordinary(tg_encoder *e, const uint8_t *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         size_t j = tg_pretok_next(s, n, i);
-        TG_TRY(encode_word(e, s + i, j - i));
+        TG_TRY(encode_word(e, s + i, j - i, s + n));
         i = j;
     }
     return TG_OK;

@@ -67,9 +67,86 @@ static inline int tg_tok_merge(const tg_tokenizer *t, int32_t left, int32_t righ
 
 /* ---------------------------------------------------------- pre-tokeniser */
 
-/* Returns the end (byte offset) of the pre-token starting at i < n, GPT-2's
- * regex semantics. s must be valid UTF-8. */
-size_t tg_pretok_next(const uint8_t *s, size_t n, size_t i);
+enum { TG_C_WS = 0, TG_C_L = 1, TG_C_N = 2, TG_C_O = 3 };
+extern const uint8_t tg_ascii_class[128];
+/* Class of a non-ASCII code point (JavaScript's \s, utf8proc categories). */
+int tg_cp_class(uint32_t cp);
+
+/* Class of the (valid) character at s[i]; *len gets its byte length. */
+static inline int tg_char_class(const uint8_t *s, size_t i, size_t *len) {
+    uint8_t b = s[i];
+    if (b < 0x80) {
+        *len = 1;
+        return tg_ascii_class[b];
+    }
+    uint32_t cp;
+    if (b < 0xE0) {
+        cp = (uint32_t)(b & 0x1F) << 6 | (s[i + 1] & 0x3F);
+        *len = 2;
+    } else if (b < 0xF0) {
+        cp = (uint32_t)(b & 0x0F) << 12 | (uint32_t)(s[i + 1] & 0x3F) << 6 | (s[i + 2] & 0x3F);
+        *len = 3;
+    } else {
+        cp = (uint32_t)(b & 0x07) << 18 | (uint32_t)(s[i + 1] & 0x3F) << 12 | (uint32_t)(s[i + 2] & 0x3F) << 6 |
+             (s[i + 3] & 0x3F);
+        *len = 4;
+    }
+    return tg_cp_class(cp);
+}
+
+/* End of the run of characters of class k starting at i. */
+static inline size_t tg_run_end(const uint8_t *s, size_t n, size_t i, int k) {
+    while (i < n) {
+        uint8_t b = s[i];
+        if (b < 0x80) {
+            if (tg_ascii_class[b] != k) break;
+            i++;
+        } else {
+            size_t l;
+            if (tg_char_class(s, i, &l) != k) break;
+            i += l;
+        }
+    }
+    return i;
+}
+
+/* Returns the end (byte offset) of the pre-token starting at i < n, with
+ * the semantics of GPT-2's regex (alternatives in order, each greedy):
+ *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ * s must be valid UTF-8. */
+static inline size_t tg_pretok_next(const uint8_t *s, size_t n, size_t i) {
+    uint8_t b = s[i];
+    /* 's|'t|'re|'ve|'m|'ll|'d (case-sensitive, as GPT-2's) */
+    if (b == '\'' && i + 1 < n) {
+        uint8_t c = s[i + 1];
+        if (c == 's' || c == 't' || c == 'm' || c == 'd') return i + 2;
+        if (i + 2 < n) {
+            uint8_t d = s[i + 2];
+            if ((c == 'r' && d == 'e') || (c == 'v' && d == 'e') || (c == 'l' && d == 'l')) return i + 3;
+        }
+    }
+    size_t l;
+    /* " ?\p{L}+", " ?\p{N}+", " ?[^\s\p{L}\p{N}]+": a leading space joins
+     * the run after it unless that is white space too. */
+    if (b == ' ' && i + 1 < n) {
+        int k = tg_char_class(s, i + 1, &l);
+        if (k != TG_C_WS) return tg_run_end(s, n, i + 1 + l, k);
+    }
+    int k = tg_char_class(s, i, &l);
+    if (k != TG_C_WS) return tg_run_end(s, n, i + l, k);
+    /* \s+(?!\S) then \s+: the whole white-space run if it ends the text;
+     * otherwise all but its last character (which then leads the next
+     * piece), or the single character when the run is one long. */
+    size_t last = i, j = i;
+    while (j < n) {
+        size_t m;
+        if (tg_char_class(s, j, &m) != TG_C_WS) break;
+        last = j;
+        j += m;
+    }
+    if (j == n || last == i) return j;
+    return last;
+}
 /* Returns the length of the valid UTF-8 prefix of s (n if all valid). */
 size_t tg_utf8_valid_prefix(const uint8_t *s, size_t n);
 
