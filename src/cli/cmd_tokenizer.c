@@ -107,6 +107,7 @@ static int train(int argc, char **argv) {
         snprintf(extra, sizeof extra, "%lld docs, %.1f MB", (long long)docs, rd.bytes_read / 1e6);
         tg_progress_update(&prog, (double)rd.bytes_read, extra);
     }
+    double file_size = (double)rd.bytes_read;
     tg_jsonl_close(&rd);
     if (rc == TG_OK && docs == 0) rc = tg_error_set(TG_ERR_INPUT, "%s: no documents", train_path);
     for (int i = 1; i < nt && rc == TG_OK; i++) rc = tg_bpe_trainer_merge_counts(tr[0], tr[i]);
@@ -115,7 +116,7 @@ static int train(int argc, char **argv) {
     if (rc == TG_OK) {
         char extra[96];
         snprintf(extra, sizeof extra, "%lld docs, %.1f MB of text", (long long)docs, text_bytes / 1e6);
-        tg_progress_finish(&prog, (double)rd.size, extra);
+        tg_progress_finish(&prog, file_size, extra);
     }
     tg_tokenizer *tok = NULL;
     if (rc == TG_OK) rc = tg_bpe_trainer_finish(tr[0], vocab, !quiet, &tok);
