@@ -1,11 +1,489 @@
-/* cmd_finetune.c — `truthgpt finetune`: not built yet (placeholder until its issue lands). */
-#include <stdio.h>
+/*
+ * cmd_finetune.c — `truthgpt finetune --model DIR --chat data.jsonl --out RUN`:
+ * supervised fine-tuning on OpenAI chat JSONL (src/train/sft.c for the data,
+ * src/train/trainer.c for the loop, so progress, checkpoints, metrics,
+ * Ctrl-C and --resume behave exactly as in `train`).
+ *
+ * Order of work: every input (flags, model, tokenizer, chat files) is read
+ * and checked before --out is touched, so bad input exits 2 with nothing
+ * written. Then the chat tokens are added to a tokenizer that lacks them (a
+ * byte-level model gets a byte-level tokenizer.json with them), the
+ * embedding grows to match, the grown tokenizer.json goes into RUN and every
+ * checkpoint, and the trainer runs. With --val-chat and --eval-exact N, the
+ * first N held-out conversations are answered greedily through the ChatML
+ * template (stop at <|im_end|>) and the exact-match rate is printed and
+ * written to RUN/eval_exact.json.
+ *
+ * Exit status: 0 done, 1 runtime failure, 2 bad input, 128+signal when
+ * Ctrl-C or SIGTERM stopped the run (after saving a checkpoint).
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "core/core.h"
+#include "train/sft.h"
+#include "train/trainer.h"
+
+#define BYTE_VOCAB 257 /* `tokenize --bytes`: ids 0-255 bytes, 256 <|endoftext|> */
+
+typedef struct {
+    const char *model, *chat, *val_chat, *out, *dtype, *new_tokens;
+    int batch, accum, ctx, warmup, eval_every, eval_batches, save_every, threads, resume, no_pack, eval_exact,
+        eval_only, epochs;
+    int64_t steps, seed;
+    float lr, min_lr_frac, weight_decay, grad_clip;
+} ft_flags;
+
+static char *command_line(int argc, char **argv) {
+    size_t n = 32;
+    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 3;
+    char *s = malloc(n);
+    if (!s) return NULL;
+    size_t k = (size_t)snprintf(s, n, "truthgpt finetune");
+    for (int i = 0; i < argc; i++) k += (size_t)snprintf(s + k, n - k, " %s", argv[i]);
+    return s;
+}
+
+static int check_flags(const ft_flags *f) {
+    if (f->batch <= 0) return tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", f->batch);
+    if (f->accum <= 0) return tg_error_set(TG_ERR_INPUT, "--accum must be positive (got %d)", f->accum);
+    if (f->steps < 0 || f->steps > INT32_MAX) return tg_error_set(TG_ERR_INPUT, "--steps must be positive (got %lld)", (long long)f->steps);
+    if (f->epochs <= 0) return tg_error_set(TG_ERR_INPUT, "--epochs must be positive (got %d)", f->epochs);
+    if (f->ctx < 0) return tg_error_set(TG_ERR_INPUT, "--ctx must be positive (got %d)", f->ctx);
+    if (!(f->lr > 0)) return tg_error_set(TG_ERR_INPUT, "--lr must be positive (got %g)", (double)f->lr);
+    if (f->min_lr_frac < 0 || f->min_lr_frac > 1) return tg_error_set(TG_ERR_INPUT, "--min-lr-frac must be in [0, 1]");
+    if (f->weight_decay < 0) return tg_error_set(TG_ERR_INPUT, "--weight-decay must be >= 0");
+    if (f->eval_every < 0 || f->save_every < 0 || f->eval_batches < 0 || f->eval_exact < 0)
+        return tg_error_set(TG_ERR_INPUT, "--eval-every, --eval-batches, --eval-exact and --save-every must be >= 0");
+    if (f->threads < 0) return tg_error_set(TG_ERR_INPUT, "--threads must be >= 0");
+    if (strcmp(f->dtype, "fp32") != 0 && strcmp(f->dtype, "bf16") != 0)
+        return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", f->dtype);
+    if (strcmp(f->new_tokens, "mean") != 0 && strcmp(f->new_tokens, "normal") != 0)
+        return tg_error_set(TG_ERR_INPUT, "--new-tokens must be mean or normal (got '%s')", f->new_tokens);
+    if (!f->chat) return tg_error_set(TG_ERR_INPUT, "--chat FILE is required (OpenAI chat JSONL)");
+    if (f->eval_only && !f->val_chat) return tg_error_set(TG_ERR_INPUT, "--eval-only needs --val-chat FILE");
+    return TG_OK;
+}
+
+static int check_out(const char *out) {
+    if (tg_path_exists(out) && !tg_path_is_dir(out))
+        return tg_error_set(TG_ERR_INPUT, "--out %s: exists and is not a directory", out);
+    if (tg_mkdirs(out) != TG_OK) return tg_error_set(TG_ERR_INPUT, "--out %s: cannot create: %s", out, tg_error_message());
+    char *probe = tg_path_join(out, ".write-test");
+    FILE *fp = fopen(probe, "wb");
+    int e = errno;
+    if (fp) {
+        fclose(fp);
+        unlink(probe);
+    }
+    free(probe);
+    if (!fp) return tg_error_set(TG_ERR_INPUT, "--out %s: not writable: %s", out, strerror(e));
+    return TG_OK;
+}
+
+/* The newest complete checkpoint of a run directory, if any. */
+static int run_checkpoint(const char *out, char *ckpt, size_t n) {
+    if (!tg_path_is_dir(out)) return 0;
+    char *cfg = tg_path_join(out, "config.json");
+    int direct = tg_path_exists(cfg);
+    free(cfg);
+    if (direct) return 0;
+    int ok = tg_checkpoint_resolve(out, ckpt, n) == TG_OK;
+    if (!ok) tg_error_clear();
+    return ok;
+}
+
+/* Flags not given on the command line come from the checkpoint's
+ * trainer_state.json, so `finetune --out RUN --resume` needs nothing else. */
+static int restore_flags(const char *ckpt, ft_flags *f, int argc, char **argv, json_t **keep) {
+    char *path = tg_path_join(ckpt, "trainer_state.json");
+    json_error_t jerr;
+    json_t *s = json_load_file(path, 0, &jerr);
+    if (!s) {
+        int rc = tg_error_set(TG_ERR_INPUT, "%s: %s", path, jerr.text);
+        free(path);
+        return rc;
+    }
+    free(path);
+    json_t *h = json_object_get(s, "hyperparameters");
+#define FROM(flag, key, test, dst, get) \
+    if (!tg_args_given(argc, argv, flag) && test(json_object_get(h, key))) dst = get(json_object_get(h, key));
+    FROM("batch", "batch", json_is_integer, f->batch, (int)json_integer_value);
+    FROM("ctx", "ctx", json_is_integer, f->ctx, (int)json_integer_value);
+    FROM("accum", "accum", json_is_integer, f->accum, (int)json_integer_value);
+    FROM("steps", "steps", json_is_integer, f->steps, json_integer_value);
+    FROM("lr", "lr", json_is_number, f->lr, (float)json_number_value);
+    FROM("min-lr-frac", "min_lr_frac", json_is_number, f->min_lr_frac, (float)json_number_value);
+    FROM("warmup", "warmup", json_is_integer, f->warmup, (int)json_integer_value);
+    FROM("weight-decay", "weight_decay", json_is_number, f->weight_decay, (float)json_number_value);
+    FROM("grad-clip", "grad_clip", json_is_number, f->grad_clip, (float)json_number_value);
+    FROM("seed", "seed", json_is_integer, f->seed, json_integer_value);
+    FROM("eval-every", "eval_every", json_is_integer, f->eval_every, (int)json_integer_value);
+    FROM("eval-batches", "eval_batches", json_is_integer, f->eval_batches, (int)json_integer_value);
+    FROM("save-every", "save_every", json_is_integer, f->save_every, (int)json_integer_value);
+    FROM("dtype", "dtype", json_is_string, f->dtype, json_string_value);
+    FROM("chat", "chat", json_is_string, f->chat, json_string_value);
+    FROM("val-chat", "val_chat", json_is_string, f->val_chat, json_string_value);
+    FROM("model", "model", json_is_string, f->model, json_string_value);
+    FROM("no-pack", "no_pack", json_is_integer, f->no_pack, (int)json_integer_value);
+#undef FROM
+    *keep = s;
+    return TG_OK;
+}
+
+/* Decoded text of ids (byte vocabulary when tok is NULL). */
+static int decode(const tg_tokenizer *tok, const int32_t *ids, size_t n, char **text, size_t *len) {
+    if (tok) return tg_tokenizer_decode(tok, ids, n, text, len);
+    *text = malloc(n + 1);
+    if (!*text) return tg_error_set(TG_ERR_RUNTIME, "out of memory");
+    for (size_t i = 0; i < n; i++) (*text)[i] = (char)(ids[i] < 256 ? ids[i] : '?');
+    (*text)[n] = 0;
+    *len = n;
+    return TG_OK;
+}
+
+/* Greedy answers to the first n held-out conversations' last user turn:
+ * prompt = the conversation up to "<|im_start|>assistant\n", reply until
+ * <|im_end|>, compared byte for byte with the reference reply. */
+static int eval_exact(tg_model *m, const tg_sft_data *val, const tg_sft_vocab *v, int T, int n, const char *out_dir) {
+    if (n > val->n_convs) n = (int)val->n_convs;
+    int correct = 0, evaluated = 0, rc = TG_OK;
+    int32_t *gen = malloc((size_t)T * sizeof *gen);
+    if (!gen) return tg_error_set(TG_ERR_RUNTIME, "out of memory");
+    tg_progress prog;
+    tg_progress_start(&prog, "exact-match", n);
+    for (int c = 0; c < n && rc == TG_OK; c++) {
+        int64_t s = val->start[c], r = val->reply[c], e = val->reply_end[c];
+        int plen = (int)(r - s), elen = (int)(e - r);
+        if (plen > T) continue; /* the prompt alone does not fit: not evaluated */
+        evaluated++;
+        int ng = 0;
+        bool stopped = false;
+        /* one token past the reference length shows whether <|im_end|> comes in time */
+        rc = tg_sft_greedy(m, val->ids + s, plen, T, elen + 1, v->im_end, gen, &ng, &stopped);
+        if (rc != TG_OK) break;
+        char *a = NULL, *b = NULL;
+        size_t la = 0, lb = 0;
+        rc = decode(v->tok, gen, (size_t)ng, &a, &la);
+        if (rc == TG_OK) rc = decode(v->tok, val->ids + r, (size_t)elen, &b, &lb);
+        if (rc == TG_OK && stopped && la == lb && memcmp(a, b, la) == 0) correct++;
+        else if (rc == TG_OK && evaluated - correct <= 3)
+            tg_info("exact-match miss %d: expected \"%.*s\" got \"%.*s\"%s", c, (int)(lb > 80 ? 80 : lb), b,
+                    (int)(la > 80 ? 80 : la), a, stopped ? "" : " (no <|im_end|>)");
+        free(a);
+        free(b);
+        char extra[64];
+        snprintf(extra, sizeof extra, "%d/%d correct", correct, evaluated);
+        tg_progress_update(&prog, c + 1, extra);
+    }
+    free(gen);
+    if (rc != TG_OK) return rc;
+    char extra[64];
+    snprintf(extra, sizeof extra, "%d/%d correct", correct, evaluated);
+    tg_progress_finish(&prog, n, extra);
+    double acc = evaluated ? (double)correct / evaluated : 0;
+    printf("held-out exact match: %d/%d = %.1f%% (greedy, ChatML, stop at <|im_end|>)\n", correct, evaluated, 100 * acc);
+    fflush(stdout);
+    if (out_dir) {
+        char *path = tg_path_join(out_dir, "eval_exact.json");
+        char buf[256];
+        int k = snprintf(buf, sizeof buf, "{\"evaluated\": %d, \"correct\": %d, \"accuracy\": %.6f}\n", evaluated, correct,
+                         acc);
+        rc = tg_write_file_atomic(path, buf, (size_t)k);
+        free(path);
+    }
+    return rc;
+}
+
+static char *file_sha(const char *path) {
+    uint8_t sha[32];
+    char *hex = calloc(65, 1);
+    if (hex && tg_sha256_file(path, sha) == TG_OK) tg_hex(sha, 32, hex);
+    return hex;
+}
 
 int tg_cmd_finetune(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "truthgpt: 'finetune' is not implemented in this build yet\n");
-    return 1;
+    ft_flags f = {
+        .dtype = "fp32", .new_tokens = "mean", .batch = 8, .accum = 1, .warmup = -1, .eval_every = 100,
+        .save_every = 0, .seed = 1337, .lr = 1e-4f, .min_lr_frac = 0.1f, .weight_decay = 0.1f, .grad_clip = 1.0f,
+        .epochs = 1,
+    };
+    tg_opt opts[] = {
+        {"model", TG_OPT_STR, &f.model, "DIR", "the model to fine-tune: a checkpoint or run directory"},
+        {"chat", TG_OPT_STR, &f.chat, "FILE", "training conversations, OpenAI chat JSONL ({\"messages\": [...]} a line)"},
+        {"val-chat", TG_OPT_STR, &f.val_chat, "FILE", "held-out conversations: validation loss (and --eval-exact)"},
+        {"out", TG_OPT_STR, &f.out, "RUN", "run directory: checkpoint-STEP/, metrics.jsonl, loss.svg, manifest.json"},
+        {"steps", TG_OPT_I64, &f.steps, "N", "optimizer steps (0: --epochs passes over --chat)"},
+        {"epochs", TG_OPT_INT, &f.epochs, "E", "passes over the training conversations when --steps is 0"},
+        {"lr", TG_OPT_FLOAT, &f.lr, "X", "peak learning rate"},
+        {"min-lr-frac", TG_OPT_FLOAT, &f.min_lr_frac, "X", "cosine decay floor as a fraction of --lr"},
+        {"warmup", TG_OPT_INT, &f.warmup, "N", "linear warm-up steps (-1: 5% of the steps)"},
+        {"weight-decay", TG_OPT_FLOAT, &f.weight_decay, "X", "AdamW weight decay (2-D weights and embeddings)"},
+        {"grad-clip", TG_OPT_FLOAT, &f.grad_clip, "X", "clip the global gradient norm (0: off)"},
+        {"batch", TG_OPT_INT, &f.batch, "B", "rows per micro-batch"},
+        {"accum", TG_OPT_INT, &f.accum, "A", "micro-batches per step (gradient accumulation)"},
+        {"ctx", TG_OPT_INT, &f.ctx, "T", "row length in tokens (0: the model's context); longer conversations are truncated"},
+        {"no-pack", TG_OPT_FLAG, &f.no_pack, NULL, "one conversation a row (padding) instead of packing several"},
+        {"new-tokens", TG_OPT_STR, &f.new_tokens, "mean|normal", "initial embedding of added chat tokens"},
+        {"seed", TG_OPT_I64, &f.seed, "N", "seed of the row order (and of new embedding rows)"},
+        {"eval-every", TG_OPT_INT, &f.eval_every, "N", "steps between validation evaluations (0: only at the end)"},
+        {"eval-batches", TG_OPT_INT, &f.eval_batches, "N", "validation micro-batches (0: all of --val-chat)"},
+        {"eval-exact", TG_OPT_INT, &f.eval_exact, "N", "after training, answer N held-out prompts greedily; print exact-match rate"},
+        {"eval-only", TG_OPT_FLAG, &f.eval_only, NULL, "no training: only --eval-exact on --model with --val-chat"},
+        {"save-every", TG_OPT_INT, &f.save_every, "N", "steps between checkpoints (0: only the last step)"},
+        {"resume", TG_OPT_FLAG, &f.resume, NULL, "continue RUN from its newest checkpoint (bitwise)"},
+        {"threads", TG_OPT_INT, &f.threads, "N", "threads (0: all cores)"},
+        {"dtype", TG_OPT_STR, &f.dtype, "fp32|bf16", "matrix-multiply precision (bf16 keeps fp32 master weights)"},
+        {0},
+    };
+    char *pos[1];
+    int npos;
+    int rc = tg_args_parse(
+        "truthgpt finetune --model DIR --chat data.jsonl --out RUN [--val-chat F] [--steps N] [options]",
+        "Fine-tunes a model to chat on OpenAI chat JSONL: ChatML template, loss only on assistant replies\n"
+        "and their <|im_end|> (an assistant message with \"weight\": 0 counts nothing), conversations packed\n"
+        "into rows with no attention across them. Adds <|im_start|>/<|im_end|> to a tokenizer and model\n"
+        "that lack them. Same checkpoints, progress, Ctrl-C and --resume as `train`.",
+        opts, argc, argv, pos, 0, &npos);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (!f.out && !f.eval_only) {
+        fprintf(stderr, "truthgpt: finetune: --out RUN is required\n");
+        return 2;
+    }
+    char ckpt[4096] = "", model_dir[4096] = "";
+    json_t *state = NULL;
+    int resuming = 0;
+    if (!f.eval_only) {
+        if (f.resume) {
+            if (run_checkpoint(f.out, ckpt, sizeof ckpt)) {
+                resuming = 1;
+                if ((rc = restore_flags(ckpt, &f, argc, argv, &state)) != TG_OK) return tg_cli_fail(rc);
+            } else {
+                tg_info("--resume: no checkpoint in %s yet, starting fresh", f.out);
+            }
+        } else if (run_checkpoint(f.out, ckpt, sizeof ckpt)) {
+            tg_error_set(TG_ERR_INPUT, "--out %s already holds a run (%s): pass --resume to continue it, or choose another --out",
+                         f.out, ckpt);
+            return tg_cli_fail(TG_ERR_INPUT);
+        }
+    }
+    if ((rc = check_flags(&f)) != TG_OK) {
+        json_decref(state);
+        return tg_cli_fail(rc);
+    }
+    if (!resuming && !f.model) {
+        json_decref(state);
+        tg_error_set(TG_ERR_INPUT, "--model DIR is required (a checkpoint or run directory)");
+        return tg_cli_fail(TG_ERR_INPUT);
+    }
+    if (f.threads > 0) tg_set_threads(f.threads);
+
+    tg_model *m = NULL;
+    tg_tokenizer *tok = NULL;
+    tg_sft_vocab voc = {0};
+    tg_sft_data train = {0}, val = {0};
+    tg_sft_batcher tb = {0}, vb = {0};
+    tg_trainer_resume res;
+    memset(&res, 0, sizeof res);
+    char *cmdline = NULL, *manifest = NULL, *hparams = NULL, *tok_out = NULL;
+    int have_val = 0, grew_tok = 0, base_vocab = 0, interrupted = 0;
+    tg_trainer_opts o = tg_trainer_default_opts();
+
+    /* The model and its tokenizer. */
+    const char *src = resuming ? ckpt : f.model;
+    rc = tg_checkpoint_resolve(src, model_dir, sizeof model_dir);
+    if (rc == TG_OK) {
+        if (resuming) {
+            tg_config cfg;
+            rc = tg_checkpoint_read_config(model_dir, &cfg);
+            if (rc == TG_OK) rc = tg_model_init(&m, &cfg);
+            if (rc == TG_OK) rc = tg_trainer_resume_state(model_dir, m, &res);
+        } else {
+            rc = tg_model_load(&m, model_dir);
+        }
+    }
+    if (rc == TG_OK) {
+        base_vocab = tg_model_config(m)->vocab_size;
+        char tp[4200];
+        if (tg_checkpoint_tokenizer_path(model_dir, tp, sizeof tp)) {
+            rc = tg_tokenizer_load(&tok, tp);
+        } else if (base_vocab == BYTE_VOCAB) {
+            /* A byte-level model: its tokenizer is byte-level BPE with no merges
+             * (bytes, then <|endoftext|> 256, <|im_start|> 257, <|im_end|> 258). */
+            tg_bpe_trainer *tr = NULL;
+            rc = tg_bpe_trainer_new(&tr);
+            if (rc == TG_OK) rc = tg_bpe_trainer_finish(tr, BYTE_VOCAB + 2, 0, &tok);
+            tg_bpe_trainer_free(tr);
+            if (rc == TG_OK && tg_tokenizer_token_id(tok, TG_TOKEN_ENDOFTEXT) != BYTE_VOCAB - 1)
+                rc = tg_error_set(TG_ERR_RUNTIME, "byte-level tokenizer: <|endoftext|> is not id 256");
+            grew_tok = 1;
+        } else {
+            rc = tg_error_set(TG_ERR_INPUT, "--model %s: no tokenizer.json (and a vocabulary of %d is not byte-level)",
+                              model_dir, base_vocab);
+        }
+    }
+    if (rc == TG_OK) {
+        int32_t s = tg_tokenizer_token_id(tok, TG_TOKEN_IM_START), e = tg_tokenizer_token_id(tok, TG_TOKEN_IM_END);
+        if (s < 0) rc = tg_tokenizer_add_special(tok, TG_TOKEN_IM_START, &s), grew_tok = 1;
+        if (rc == TG_OK && e < 0) rc = tg_tokenizer_add_special(tok, TG_TOKEN_IM_END, &e), grew_tok = 1;
+        voc = (tg_sft_vocab){tok, s, e};
+        int nv = tg_tokenizer_vocab_size(tok);
+        if (rc == TG_OK && nv > base_vocab) {
+            if (resuming || f.eval_only)
+                rc = tg_error_set(TG_ERR_INPUT, "%s: the tokenizer has %d ids but the model only %d", model_dir, nv, base_vocab);
+            else
+                rc = tg_sft_grow_vocab(&m, nv, strcmp(f.new_tokens, "mean") == 0, (uint64_t)f.seed);
+            if (rc == TG_OK)
+                tg_info("added <|im_start|> (%d) and <|im_end|> (%d): vocabulary %d -> %d, embedding rows initialised %s",
+                        s, e, base_vocab, nv, strcmp(f.new_tokens, "mean") == 0 ? "to the mean row" : "from N(0, 0.02)");
+        }
+    }
+    const tg_config *mc = m ? tg_model_config(m) : NULL;
+    int T = f.ctx;
+    if (rc == TG_OK) {
+        if (T == 0) T = mc->n_ctx;
+        if (T > mc->n_ctx) rc = tg_error_set(TG_ERR_INPUT, "--ctx %d is longer than the model's context of %d", T, mc->n_ctx);
+    }
+    /* The conversations. */
+    if (rc == TG_OK && !f.eval_only) rc = tg_sft_load(&train, f.chat, &voc);
+    if (rc == TG_OK && f.val_chat) {
+        rc = tg_sft_load(&val, f.val_chat, &voc);
+        have_val = rc == TG_OK;
+    }
+    if (f.eval_only) {
+        if (rc == TG_OK) rc = tg_model_alloc_train(m, 1, T, TG_DTYPE_FP32);
+        if (rc == TG_OK) rc = eval_exact(m, &val, &voc, T, f.eval_exact ? f.eval_exact : (int)val.n_convs, NULL);
+        goto done;
+    }
+    if (rc == TG_OK) rc = tg_sft_batcher_init(&tb, &train, f.batch, T, f.accum, !f.no_pack, true, (uint64_t)f.seed);
+    if (rc == TG_OK && have_val) rc = tg_sft_batcher_init(&vb, &val, f.batch, T, 1, !f.no_pack, false, 0);
+    if (rc == TG_OK && f.steps == 0) {
+        int64_t per_epoch = tg_sft_batches_per_epoch(&tb);
+        f.steps = ((int64_t)f.epochs * per_epoch + f.accum - 1) / f.accum;
+    }
+    if (rc == TG_OK && f.warmup < 0) f.warmup = (int)(f.steps / 20);
+    if (rc == TG_OK) rc = check_out(f.out);
+
+    /* From here on --out is written. */
+    if (rc == TG_OK) {
+        if (resuming) {
+            char tp[4200];
+            tg_checkpoint_tokenizer_path(model_dir, tp, sizeof tp);
+            tok_out = strdup(tp);
+        } else {
+            tok_out = tg_path_join(f.out, "tokenizer.json");
+            rc = tg_tokenizer_save(tok, tok_out);
+        }
+    }
+    if (rc == TG_OK) {
+        cmdline = command_line(argc, argv);
+        json_t *h = json_object();
+        json_object_set_new(h, "model", json_string(f.model ? f.model : model_dir));
+        json_object_set_new(h, "chat", json_string(f.chat));
+        if (have_val) json_object_set_new(h, "val_chat", json_string(f.val_chat));
+        json_object_set_new(h, "no_pack", json_integer(f.no_pack));
+        json_object_set_new(h, "new_tokens", json_string(f.new_tokens));
+        hparams = json_dumps(h, JSON_COMPACT);
+        json_decref(h);
+
+        o.B = f.batch;
+        o.T = T;
+        o.accum = f.accum;
+        o.steps = f.steps;
+        o.opt.lr = f.lr;
+        o.opt.min_lr_frac = f.min_lr_frac;
+        o.opt.warmup = f.warmup;
+        o.opt.weight_decay = f.weight_decay;
+        o.opt.grad_clip = f.grad_clip;
+        o.seed = (uint64_t)f.seed;
+        o.dtype = strcmp(f.dtype, "bf16") == 0 ? TG_DTYPE_BF16 : TG_DTYPE_FP32;
+        o.eval_every = f.eval_every;
+        o.eval_batches = (int)(have_val ? tg_sft_batches_per_epoch(&vb) : 0);
+        if (f.eval_batches > 0 && f.eval_batches < o.eval_batches) o.eval_batches = f.eval_batches;
+        o.save_every = f.save_every;
+        o.out_dir = f.out;
+        o.tokenizer_path = tok_out;
+        o.hparams_json = hparams;
+        o.label = "finetune";
+        o.next_batch = tg_sft_next_batch;
+        o.batch_ctx = &tb;
+        o.next_val = have_val ? tg_sft_next_batch : NULL;
+        o.val_ctx = have_val ? &vb : NULL;
+
+        /* Manifest: the base model's own manifest, the chat files, the tokenizer. */
+        json_t *mf = json_object();
+        time_t now = time(NULL);
+        char when[32];
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+        json_object_set_new(mf, "created", json_string(when));
+        json_object_set_new(mf, "kind", json_string("finetune"));
+        json_object_set_new(mf, "truthgpt_version", json_string(TG_VERSION));
+        json_object_set_new(mf, "git_commit", json_string(tg_git_commit()));
+        json_object_set_new(mf, "command_line", json_string(cmdline ? cmdline : ""));
+        json_object_set_new(mf, "config",
+                            json_pack("{s:i,s:i,s:i,s:i,s:i,s:i}", "n_layer", mc->n_layer, "n_head", mc->n_head, "n_embd",
+                                      mc->n_embd, "n_ctx", mc->n_ctx, "vocab_size", mc->vocab_size, "base_vocab_size",
+                                      base_vocab));
+        char *base_mf_path = tg_path_join(model_dir, "manifest.json");
+        json_t *base_mf = json_load_file(base_mf_path, 0, NULL);
+        free(base_mf_path);
+        json_object_set_new(mf, "base_model", json_pack("{s:s,s:o}", "path", model_dir, "manifest",
+                                                        base_mf ? base_mf : json_null()));
+        char *sha = file_sha(f.chat);
+        json_object_set_new(mf, "chat", json_pack("{s:s,s:s,s:I,s:I,s:I}", "path", f.chat, "sha256", sha ? sha : "",
+                                                  "conversations", (json_int_t)train.n_convs, "tokens",
+                                                  (json_int_t)train.n_tokens, "counted_tokens",
+                                                  (json_int_t)train.n_counted));
+        free(sha);
+        if (have_val) {
+            sha = file_sha(f.val_chat);
+            json_object_set_new(mf, "val_chat", json_pack("{s:s,s:s,s:I}", "path", f.val_chat, "sha256", sha ? sha : "",
+                                                          "conversations", (json_int_t)val.n_convs));
+            free(sha);
+        }
+        sha = file_sha(tok_out);
+        json_object_set_new(mf, "tokenizer", json_pack("{s:s,s:b}", "sha256", sha ? sha : "", "chat_tokens_added",
+                                                       grew_tok));
+        free(sha);
+        json_object_set_new(mf, "resumed_from", resuming ? json_string(ckpt) : json_null());
+        manifest = json_dumps(mf, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+        json_decref(mf);
+        o.manifest_json = manifest;
+
+        tg_info("finetune: L=%d H=%d C=%d V=%d, %.2fM parameters; %lld conversations (%lld tokens, %lld counted) in %lld "
+                "rows of %d (%s)%s; %lld steps%s",
+                mc->n_layer, mc->n_head, mc->n_embd, mc->vocab_size, (double)tg_config_num_params(mc, true) / 1e6,
+                (long long)train.n_convs, (long long)train.n_tokens, (long long)train.n_counted, (long long)tb.n_windows,
+                T + 1, f.no_pack ? "one per row" : "packed", have_val ? " + validation" : "", (long long)f.steps,
+                resuming ? ", resuming" : "");
+        if (tb.n_truncated)
+            tg_warn("%lld conversations are longer than --ctx %d + 1 tokens and were truncated (their ends are not learned)",
+                    (long long)tb.n_truncated, T);
+    }
+    if (rc == TG_OK) {
+        tg_trainer_install_signals();
+        rc = tg_trainer_run(m, &o, resuming ? &res : NULL, &interrupted);
+    }
+    if (rc == TG_OK && !interrupted && have_val && f.eval_exact > 0) rc = eval_exact(m, &val, &voc, T, f.eval_exact, f.out);
+    int status;
+done:
+    status = rc == TG_OK ? 0 : tg_cli_fail(rc);
+    if (rc == TG_OK && interrupted) status = 128 + interrupted;
+    tg_trainer_resume_free(&res);
+    tg_sft_batcher_free(&tb);
+    if (have_val && vb.order) tg_sft_batcher_free(&vb);
+    tg_sft_data_free(&train);
+    tg_sft_data_free(&val);
+    if (m) tg_model_free(m);
+    tg_tokenizer_free(tok);
+    free(tok_out);
+    free(cmdline);
+    free(manifest);
+    free(hparams);
+    json_decref(state);
+    return status;
 }
