@@ -29,5 +29,11 @@ test: setup-test
 demo: build
 	@bash scripts/demo.sh
 
+# Training speed, ours and PyTorch's side by side (bench/README.md);
+# BENCH_PRESETS="small gpt2", DTYPES="fp32 bf16", STEPS=10 override.
+BENCH_PRESETS ?= small
+bench: build
+	@TRUTHGPT=$(BUILD)/truthgpt bash bench/compare_train.sh $(BENCH_PRESETS)
+
 clean:
 	rm -rf $(BUILD) build-asan build.cmake.log build-asan.cmake.log
