@@ -12,6 +12,9 @@
 
 #include "core/core.h"
 
+/* Built with -fno-math-errno (CMakeLists.txt): sqrtf of a second moment is
+ * never negative, and errno handling would keep the AdamW loop scalar. */
+
 tg_optim_params tg_optim_default_params(void) {
     tg_optim_params p = {
         .lr = 6e-4f,

@@ -22,7 +22,8 @@ static inline float tg_expf(float x) {
     int under = x < lo;
     x = x > hi ? hi : x;
     x = x < lo ? lo : x;
-    float n = __builtin_roundevenf(x * 1.44269504088896341f);
+    /* round to nearest by the 1.5*2^23 trick (vectorises, unlike roundevenf) */
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f; /* ln2 split in two for an exact product */
     r = r + n * 2.12194440e-4f;
     float p = 1.0f / 5040.0f;

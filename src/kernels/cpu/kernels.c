@@ -161,6 +161,7 @@ void tg_residual_backward(float *da, float *db, const float *dout, size_t N) {
 /* max and log-sum-exp of x[0..V) in float, two passes (max first for range). */
 static float row_lse(const float *x, int V) {
     float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
     for (int v = 0; v < V; v++) mx = x[v] > mx ? x[v] : mx;
     float s = 0.0f;
 #pragma omp simd reduction(+ : s)
