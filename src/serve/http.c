@@ -61,7 +61,9 @@ typedef struct {
     int fd;                  /* the client socket, for hang-up checks */
     char *body;
     size_t len, cap;
-    bool responded;          /* a response is queued (e.g. 413 mid-upload) */
+    bool responded;          /* a response is queued (e.g. 413 before the body) */
+    bool too_big;            /* the body passed the cap: the rest is dropped, then 413 */
+    size_t dropped;          /* bytes dropped so far */
     tg_sreq *req;            /* a submitted generation request (HTTP's reference) */
     tg_api_stream st;        /* streaming state */
     char *out;               /* SSE bytes formatted and not yet handed to MHD */
@@ -334,12 +336,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             *upload_size = 0;
             return MHD_YES;
         }
-        if (k->len + *upload_size > s->opt.max_body) {
+        if (k->too_big || k->len + *upload_size > s->opt.max_body) {
+            /* MHD cannot answer in the middle of a body, so the rest is read
+             * and dropped and the 413 goes out at its end; past 64 MiB of
+             * dropped bytes the connection is cut instead. */
+            k->too_big = true;
+            k->dropped += *upload_size;
             *upload_size = 0;
-            char msg[160];
-            snprintf(msg, sizeof msg, "the request body is larger than this server's limit of %zu bytes",
-                     s->opt.max_body);
-            return respond_error(c, k, 413, "invalid_request_error", NULL, "request_too_large", msg);
+            return k->dropped > ((size_t)64 << 20) ? MHD_NO : MHD_YES;
         }
         if (k->len + *upload_size + 1 > k->cap) {
             size_t cap = k->cap ? k->cap : 4096;
@@ -355,6 +359,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (k->responded) return MHD_YES;
+    if (k->too_big) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the request body is larger than this server's limit of %zu bytes",
+                 s->opt.max_body);
+        return respond_error(c, k, 413, "invalid_request_error", NULL, "request_too_large", msg);
+    }
     return handle(s, c, k, url, method);
 }
 

@@ -311,6 +311,7 @@ static void *scheduler_main(void *arg) {
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!s->draining && s->q_len == 0 && s->running == 0) {
+            tg_metrics_queue(0, 0);
             tg_metrics_decode(0);
             pthread_cond_wait(&s->cv, &s->mu);
         }
