@@ -146,7 +146,12 @@ static int check_flags(const train_flags *f) {
  * temporary file, since permission bits say nothing when running as root. */
 static int check_out(const char *out) {
     if (tg_path_exists(out) && !tg_path_is_dir(out)) return tg_error_set(TG_ERR_INPUT, "--out %s: exists and is not a directory", out);
-    if (tg_mkdirs(out) != TG_OK) return tg_error_set(TG_ERR_INPUT, "--out %s: cannot create: %s", out, tg_error_message());
+    if (tg_mkdirs(out) != TG_OK) {
+        /* The message is copied: tg_error_set may not read its own buffer. */
+        char why[512];
+        snprintf(why, sizeof why, "%s", tg_error_message());
+        return tg_error_set(TG_ERR_INPUT, "--out: %s", why);
+    }
     char *probe = tg_path_join(out, ".write-test");
     FILE *fp = fopen(probe, "wb");
     int e = errno;
@@ -293,7 +298,11 @@ int tg_cmd_train(int argc, char **argv) {
             tg_warn("--layers/--heads/--dim are ignored with --init (the model comes from %s)", dir);
     } else {
         rc = tg_config_preset(f.preset, &cfg);
-        if (rc != TG_OK) tg_error_set(TG_ERR_INPUT, "--preset: %s", tg_error_message());
+        if (rc != TG_OK) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", tg_error_message());
+            tg_error_set(TG_ERR_INPUT, "--preset: %s", why);
+        }
         if (f.layers) cfg.n_layer = f.layers;
         if (f.heads) cfg.n_head = f.heads;
         if (f.dim) cfg.n_embd = f.dim;

@@ -203,8 +203,11 @@ int tg_checkpoint_read_config(const char *dir, tg_config *cfg) {
     }
     json_decref(root);
     if (rc == TG_OK && cfg->eos_id < 0) cfg->eos_id = cfg->vocab_size - 1;
-    if (rc == TG_OK && tg_config_validate(cfg) != TG_OK)
-        rc = tg_error_set(TG_ERR_INPUT, "%s: %s", path, tg_error_message());
+    if (rc == TG_OK && tg_config_validate(cfg) != TG_OK) {
+        char why[512]; /* copied: tg_error_set may not read its own buffer */
+        snprintf(why, sizeof why, "%s", tg_error_message());
+        rc = tg_error_set(TG_ERR_INPUT, "%s: %s", path, why);
+    }
     free(path);
     return rc;
 }
