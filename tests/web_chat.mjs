@@ -45,8 +45,8 @@ try {
   await page.waitForFunction(() => !document.getElementById('model').textContent.includes('connecting'));
   check(!(await page.textContent('#model')).includes('unavailable'), 'the page finds the model through /v1/models');
 
-  // settings: greedy, a short reply
-  await page.fill('#temperature', '0');
+  // settings: a short reply, sampled (a briefly trained model's greedy text is all spaces)
+  await page.fill('#temperature', '0.8');
   await page.dispatchEvent('#temperature', 'input');
   await page.fill('#max-tokens', '24');
   await page.fill('#input', 'Hello there! Tell me something.');

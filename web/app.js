@@ -80,7 +80,9 @@ const fmtPct = (lp) => {
   const p = Math.exp(lp) * 100;
   return p >= 10 ? p.toFixed(0) + '%' : p >= 0.1 ? p.toFixed(1) + '%' : '<0.1%';
 };
-const showTok = (s) => JSON.stringify(s).slice(1, -1) || '∅';
+// Token text for the hover card: whitespace made visible (a token is often
+// just a space or a newline), other control characters escaped.
+const showTok = (s) => (s === '' ? '∅' : JSON.stringify(s).slice(1, -1).replace(/\\n/g, '↵').replace(/ /g, '␣'));
 
 function showTip(span) {
   const info = span._info;
