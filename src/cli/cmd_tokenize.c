@@ -193,7 +193,7 @@ static int tokenize_split(const char *path, const char *prefix, const tg_tokeniz
             int r = tg_jsonl_text(rd.buf + rd.off[i], rd.len[i], rd.path, rd.no[i], &obj, &text, &tl);
             if (r == TG_OK) {
                 r = tg_encoder_encode(enc[tid], text, tl, 0, &ids, &n);
-                if (r != TG_OK) tg_error_set(r, "%s:%lld: %s", rd.path, (long long)rd.no[i], tg_error_message());
+                if (r != TG_OK) tg_jsonl_error(r, rd.path, rd.no[i]);
                 chunk_bytes += (int64_t)tl;
                 json_decref(obj);
             }

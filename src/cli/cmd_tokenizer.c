@@ -48,6 +48,16 @@ static int train(int argc, char **argv) {
     if (threads) tg_set_threads(threads);
     if (quiet) tg_log_quiet = 1;
     int nt = tg_num_threads();
+    {
+        /* the output's directory first, so a long run cannot fail at its end */
+        char *dir = strdup(out), *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash && slash != dir) {
+            *slash = 0;
+            rc = tg_mkdirs(dir);
+        }
+        free(dir);
+        if (rc != TG_OK) return tg_cli_fail(rc);
+    }
     char *train_path = NULL, *val_path = NULL;
     if ((rc = tg_corpus_paths(pos[0], &train_path, &val_path)) != TG_OK) return tg_cli_fail(rc);
     free(val_path);
@@ -84,7 +94,7 @@ static int train(int argc, char **argv) {
                 int r = tg_jsonl_text(rd.buf + rd.off[i], rd.len[i], rd.path, rd.no[i], &obj, &text, &tl);
                 if (r == TG_OK) {
                     r = tg_bpe_trainer_feed(mine, text, tl);
-                    if (r != TG_OK) tg_error_set(r, "%s:%lld: %s", rd.path, (long long)rd.no[i], tg_error_message());
+                    if (r != TG_OK) tg_jsonl_error(r, rd.path, rd.no[i]);
                     json_decref(obj);
                     chunk_text += (int64_t)tl;
                 }
@@ -214,7 +224,7 @@ static int encode_decode(int argc, char **argv, int decode) {
                     rc = tg_jsonl_text(line, rd.len[i], rd.path, rd.no[i], &obj, &text, &tl);
                     if (rc != TG_OK) break;
                     rc = tg_encoder_encode(enc, text, tl, special, &ids, &n);
-                    if (rc != TG_OK) rc = tg_error_set(rc, "%s:%lld: %s", rd.path, (long long)rd.no[i], tg_error_message());
+                    if (rc != TG_OK) rc = tg_jsonl_error(rc, rd.path, rd.no[i]);
                     else rc = print_ids(stdout, ids, n, 1);
                     json_decref(obj);
                 } else {
@@ -237,7 +247,7 @@ static int encode_decode(int argc, char **argv, int decode) {
                     char *txt = NULL;
                     size_t tl;
                     rc = ids ? tg_tokenizer_decode(tok, ids, n, &txt, &tl) : tg_error_set(TG_ERR_RUNTIME, "out of memory");
-                    if (rc != TG_OK) rc = tg_error_set(rc, "%s:%lld: %s", rd.path, (long long)rd.no[i], tg_error_message());
+                    if (rc != TG_OK) rc = tg_jsonl_error(rc, rd.path, rd.no[i]);
                     else rc = print_json_text(stdout, txt, tl);
                     free(txt);
                     free(ids);
@@ -263,7 +273,7 @@ static int encode_decode(int argc, char **argv, int decode) {
             const int32_t *ids;
             size_t m;
             rc = tg_encoder_encode(enc, buf, len, special, &ids, &m);
-            if (rc != TG_OK) rc = tg_error_set(rc, "<stdin>: %s", tg_error_message());
+            if (rc != TG_OK) rc = tg_jsonl_error(rc, "<stdin>", 0);
             else rc = print_ids(stdout, ids, m, 0);
         } else {
             buf[len] = 0; /* len < cap: the buffer grows when full */

@@ -104,6 +104,13 @@ int tg_jsonl_text(const char *line, size_t len, const char *path, int64_t lineno
     return TG_OK;
 }
 
+int tg_jsonl_error(int rc, const char *path, int64_t lineno) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", tg_error_message()); /* the message buffer is about to be rewritten */
+    if (lineno > 0) return tg_error_set(rc, "%s:%lld: %s", path, (long long)lineno, msg);
+    return tg_error_set(rc, "%s: %s", path, msg);
+}
+
 int tg_corpus_paths(const char *corpus, char **train, char **val) {
     *train = *val = NULL;
     if (tg_path_is_dir(corpus)) {

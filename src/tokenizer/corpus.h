@@ -39,6 +39,10 @@ struct json_t;
 int tg_jsonl_text(const char *line, size_t len, const char *path, int64_t lineno, struct json_t **obj,
                   const char **text, size_t *tlen);
 
+/* Re-raises the current error as "path:lineno: message" ("path: message"
+ * when lineno is 0) and returns rc. */
+int tg_jsonl_error(int rc, const char *path, int64_t lineno);
+
 /* Resolves CORPUS: an ingest directory (its train.jsonl, and val.jsonl when
  * present) or one JSONL file (train only). *train and *val are malloc'd
  * (*val NULL when absent). */
