@@ -64,7 +64,7 @@ static int check_flags(const ft_flags *f) {
         return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", f->dtype);
     if (strcmp(f->new_tokens, "mean") != 0 && strcmp(f->new_tokens, "normal") != 0)
         return tg_error_set(TG_ERR_INPUT, "--new-tokens must be mean or normal (got '%s')", f->new_tokens);
-    if (!f->chat) return tg_error_set(TG_ERR_INPUT, "--chat FILE is required (OpenAI chat JSONL)");
+    if (!f->chat && !f->eval_only) return tg_error_set(TG_ERR_INPUT, "--chat FILE is required (OpenAI chat JSONL)");
     if (f->eval_only && !f->val_chat) return tg_error_set(TG_ERR_INPUT, "--eval-only needs --val-chat FILE");
     return TG_OK;
 }
@@ -135,52 +135,86 @@ static int restore_flags(const char *ckpt, ft_flags *f, int argc, char **argv, j
     return TG_OK;
 }
 
-/* Decoded text of ids (byte vocabulary when tok is NULL). */
-static int decode(const tg_tokenizer *tok, const int32_t *ids, size_t n, char **text, size_t *len) {
-    if (tok) return tg_tokenizer_decode(tok, ids, n, text, len);
-    *text = malloc(n + 1);
-    if (!*text) return tg_error_set(TG_ERR_RUNTIME, "out of memory");
-    for (size_t i = 0; i < n; i++) (*text)[i] = (char)(ids[i] < 256 ? ids[i] : '?');
-    (*text)[n] = 0;
-    *len = n;
-    return TG_OK;
+/* One held-out request's reply as the engine streams it. */
+typedef struct {
+    int32_t *ids;
+    int n, cap;
+    int32_t im_end;
+    bool done, ended; /* finished; finished on <|im_end|> */
+} exact_req;
+
+static int collect_token(const tg_token_event *ev, void *user) {
+    exact_req *r = user;
+    if (ev->token >= 0 && ev->token != r->im_end && ev->finish != TG_FINISH_STOP && r->n < r->cap)
+        r->ids[r->n++] = ev->token;
+    if (ev->finish != TG_FINISH_NONE) {
+        r->done = true;
+        r->ended = ev->finish == TG_FINISH_STOP && ev->token == r->im_end;
+    }
+    return 0;
 }
 
-/* Greedy answers to the first n held-out conversations' last user turn:
+/* Greedy answers to the first n held-out conversations' last user turn,
+ * through the generation engine (src/infer: KV cache, batched slots):
  * prompt = the conversation up to "<|im_start|>assistant\n", reply until
  * <|im_end|>, compared byte for byte with the reference reply. */
 static int eval_exact(tg_model *m, const tg_sft_data *val, const tg_sft_vocab *v, int T, int n, const char *out_dir) {
     if (n > val->n_convs) n = (int)val->n_convs;
-    int correct = 0, evaluated = 0, rc = TG_OK;
-    int32_t *gen = malloc((size_t)T * sizeof *gen);
-    if (!gen) return tg_error_set(TG_ERR_RUNTIME, "out of memory");
+    int slots = n < 16 ? (n > 0 ? n : 1) : 16;
+    tg_engine *e = NULL;
+    TG_TRY(tg_engine_init(&e, m, v->tok, slots, T, TG_DTYPE_FP32));
+    exact_req *reqs = calloc((size_t)(n > 0 ? n : 1), sizeof *reqs);
+    int rc = reqs ? TG_OK : tg_error_set(TG_ERR_RUNTIME, "out of memory");
+    int correct = 0, evaluated = 0, misses = 0, next = 0;
     tg_progress prog;
     tg_progress_start(&prog, "exact-match", n);
-    for (int c = 0; c < n && rc == TG_OK; c++) {
-        int64_t s = val->start[c], r = val->reply[c], e = val->reply_end[c];
-        int plen = (int)(r - s), elen = (int)(e - r);
-        if (plen > T) continue; /* the prompt alone does not fit: not evaluated */
-        evaluated++;
-        int ng = 0;
-        bool stopped = false;
-        /* one token past the reference length shows whether <|im_end|> comes in time */
-        rc = tg_sft_greedy(m, val->ids + s, plen, T, elen + 1, v->im_end, gen, &ng, &stopped);
-        if (rc != TG_OK) break;
+    while (rc == TG_OK && (next < n || tg_engine_active(e) > 0)) {
+        while (rc == TG_OK && next < n && tg_engine_free_slots(e) > 0) {
+            int c = next++;
+            int64_t s = val->start[c], r = val->reply[c], end = val->reply_end[c];
+            int plen = (int)(r - s), elen = (int)(end - r);
+            if (plen >= T) continue; /* the prompt alone fills the context: not evaluated */
+            exact_req *q = &reqs[c];
+            q->cap = elen + 1;
+            q->im_end = v->im_end;
+            q->ids = malloc((size_t)q->cap * sizeof *q->ids);
+            if (!q->ids) {
+                rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
+                break;
+            }
+            tg_sampling_params sp = tg_sampling_default_params();
+            sp.temperature = 0;
+            sp.max_tokens = elen + 1; /* one past the reference shows whether <|im_end|> comes in time */
+            sp.stop_ids[0] = v->im_end;
+            int slot;
+            rc = tg_engine_add(e, val->ids + s, plen, &sp, collect_token, q, &slot);
+            evaluated++;
+        }
+        if (rc == TG_OK) rc = tg_engine_step(e);
+        int finished = 0;
+        for (int c = 0; c < next; c++) finished += reqs[c].done || !reqs[c].ids;
+        char extra[64];
+        snprintf(extra, sizeof extra, "%d/%d answered", finished, n);
+        tg_progress_update(&prog, finished, extra);
+    }
+    for (int c = 0; rc == TG_OK && c < n; c++) {
+        exact_req *q = &reqs[c];
+        if (!q->ids) continue;
+        int64_t r = val->reply[c], end = val->reply_end[c];
         char *a = NULL, *b = NULL;
         size_t la = 0, lb = 0;
-        rc = decode(v->tok, gen, (size_t)ng, &a, &la);
-        if (rc == TG_OK) rc = decode(v->tok, val->ids + r, (size_t)elen, &b, &lb);
-        if (rc == TG_OK && stopped && la == lb && memcmp(a, b, la) == 0) correct++;
-        else if (rc == TG_OK && evaluated - correct <= 3)
-            tg_info("exact-match miss %d: expected \"%.*s\" got \"%.*s\"%s", c, (int)(lb > 80 ? 80 : lb), b,
-                    (int)(la > 80 ? 80 : la), a, stopped ? "" : " (no <|im_end|>)");
+        rc = tg_tokenizer_decode(v->tok, q->ids, (size_t)q->n, &a, &la);
+        if (rc == TG_OK) rc = tg_tokenizer_decode(v->tok, val->ids + r, (size_t)(end - r), &b, &lb);
+        if (rc == TG_OK && q->ended && la == lb && memcmp(a, b, la) == 0) correct++;
+        else if (rc == TG_OK && ++misses <= 3)
+            tg_info("exact-match miss (conversation %d): expected \"%.*s\" got \"%.*s\"%s", c + 1, (int)(lb > 80 ? 80 : lb),
+                    b, (int)(la > 80 ? 80 : la), a, q->ended ? "" : " (no <|im_end|>)");
         free(a);
         free(b);
-        char extra[64];
-        snprintf(extra, sizeof extra, "%d/%d correct", correct, evaluated);
-        tg_progress_update(&prog, c + 1, extra);
     }
-    free(gen);
+    for (int c = 0; reqs && c < n; c++) free(reqs[c].ids);
+    free(reqs);
+    tg_engine_free(e);
     if (rc != TG_OK) return rc;
     char extra[64];
     snprintf(extra, sizeof extra, "%d/%d correct", correct, evaluated);
@@ -355,7 +389,6 @@ int tg_cmd_finetune(int argc, char **argv) {
         have_val = rc == TG_OK;
     }
     if (f.eval_only) {
-        if (rc == TG_OK) rc = tg_model_alloc_train(m, 1, T, TG_DTYPE_FP32);
         if (rc == TG_OK) rc = eval_exact(m, &val, &voc, T, f.eval_exact ? f.eval_exact : (int)val.n_convs, NULL);
         goto done;
     }

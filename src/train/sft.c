@@ -2,8 +2,7 @@
  * sft.c — chat fine-tuning data and model edits (see sft.h): parses OpenAI
  * chat JSONL with jansson, renders ChatML token by token with per-token loss
  * flags, packs conversations into rows with segment ids, serves micro-batches
- * to the trainer, grows the embedding for new chat tokens, and decodes
- * greedily for the held-out exact-match check.
+ * to the trainer, and grows the embedding for new chat tokens.
  *
  * Memory: every conversation's tokens are held (4 + 1 bytes a token), the
  * batch buffers (A x B x T) are allocated once in tg_sft_batcher_init; the
@@ -397,35 +396,4 @@ int tg_sft_grow_vocab(tg_model **mp, int new_vocab, bool mean, uint64_t seed) {
     tg_model_free(old);
     *mp = m;
     return TG_OK;
-}
-
-int tg_sft_greedy(tg_model *m, const int32_t *prompt, int n, int max_ctx, int max_new, int32_t stop_id,
-                  int32_t *out, int *n_out, bool *stopped) {
-    *n_out = 0;
-    *stopped = false;
-    if (n <= 0 || n > max_ctx) return tg_error_set(TG_ERR_INPUT, "greedy: prompt of %d tokens for a context of %d", n, max_ctx);
-    int32_t *seq = malloc((size_t)max_ctx * sizeof *seq);
-    if (!seq) return tg_error_set(TG_ERR_RUNTIME, "out of memory");
-    memcpy(seq, prompt, (size_t)n * sizeof *seq);
-    const tg_config *cfg = tg_model_config(m);
-    int len = n, rc = TG_OK;
-    /* Recomputes the whole prefix each token: O(n^2), fine for the short
-     * replies of an evaluation; serving uses the KV-cached engine. */
-    while (*n_out < max_new && len < max_ctx) {
-        tg_batch bt = {.inputs = seq, .B = 1, .T = len};
-        rc = tg_model_forward(m, &bt, NULL, NULL);
-        if (rc != TG_OK) break;
-        const float *lg = tg_model_logits(m) + (size_t)(len - 1) * cfg->padded_vocab;
-        int32_t best = 0;
-        for (int v = 1; v < cfg->vocab_size; v++)
-            if (lg[v] > lg[best]) best = v; /* ties: the lowest id */
-        if (best == stop_id) {
-            *stopped = true;
-            break;
-        }
-        out[(*n_out)++] = best;
-        seq[len++] = best;
-    }
-    free(seq);
-    return rc;
 }

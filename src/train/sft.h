@@ -2,8 +2,7 @@
  * sft.h — supervised fine-tuning data (`truthgpt finetune`): OpenAI chat
  * JSONL -> ChatML tokens -> loss-weighted, segment-packed micro-batches for
  * the trainer (src/train/trainer.h), plus the two model edits fine-tuning
- * needs: growing the embedding for the chat tokens, and greedy replies for
- * the held-out exact-match check.
+ * needs: growing the embedding for the chat tokens.
  *
  * The template (DESIGN §6): each message is
  *     <|im_start|> enc(ROLE "\n") enc(CONTENT) <|im_end|> enc("\n")
@@ -96,12 +95,5 @@ int64_t tg_sft_batches_per_epoch(const tg_sft_batcher *b);
  * (mean = false) or set to the mean of the existing rows (mean = true).
  * *m is replaced (the old model freed) on success. */
 int tg_sft_grow_vocab(tg_model **m, int new_vocab, bool mean, uint64_t seed);
-
-/* Greedy continuation of prompt (n ids) by recomputing the forward pass
- * (the model must have training memory for at least one row of max_ctx):
- * appends at most max_new ids to out, stopping after stop_id (not written).
- * *n_out gets the count; *stopped whether stop_id ended it. */
-int tg_sft_greedy(tg_model *m, const int32_t *prompt, int n, int max_ctx, int max_new, int32_t stop_id,
-                  int32_t *out, int *n_out, bool *stopped);
 
 #endif /* TG_SFT_H */
