@@ -188,9 +188,12 @@ void tg_packed_matmul(float *out, int ldo, const float *x, const tg_packed_weigh
 #pragma omp parallel for schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) xb[i] = f32_to_bf16(x[i]);
     }
+    /* Threads only pay off past ~10 microseconds of work: a parallel region
+     * costs a few microseconds, and far more when the cores are shared. */
+    const int par = (double)M * K * W->Np >= (double)(1 << 18);
     for (int m0 = 0; m0 < M; m0 += TG_MBLOCK) {
         int mb = M - m0 < TG_MBLOCK ? M - m0 : TG_MBLOCK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
         for (int p = 0; p < P; p++) {
             int c0 = p * TG_PANEL;
             int nv = N - c0 < TG_PANEL ? N - c0 : TG_PANEL;

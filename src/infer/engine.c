@@ -101,7 +101,7 @@ static inline float fast_exp(float x) {
 
 /* PyTorch: F.layer_norm(x, (C,), w, b, eps) per row. */
 static void layernorm_rows(float *out, const float *x, const float *w, const float *b, int M, int C, float eps) {
-#pragma omp parallel for schedule(static) if (M > 8)
+#pragma omp parallel for schedule(static) if ((size_t)M * C >= 65536)
     for (int m = 0; m < M; m++) {
         const float *xr = x + (size_t)m * C;
         float *o = out + (size_t)m * C;
@@ -118,7 +118,7 @@ static void layernorm_rows(float *out, const float *x, const float *w, const flo
 
 /* PyTorch: F.gelu(x, approximate="tanh"), in place over n values. */
 static void gelu_inplace(float *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 32768)
+#pragma omp parallel for schedule(static) if (n >= 65536)
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
         float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
@@ -174,7 +174,8 @@ static void attention(tg_engine *e, int l) {
         int s = e->grp_slot[g], r0 = e->grp_start[g], T = e->grp_len[g];
         int p0 = e->row_pos[r0];
         int nblk = (T + TG_ATT_QBLOCK - 1) / TG_ATT_QBLOCK;
-#pragma omp parallel for schedule(dynamic)
+        const int par = (double)T * (p0 + T) * C >= (double)(1 << 18);
+#pragma omp parallel for schedule(dynamic) if (par)
         for (int job = 0; job < NH * nblk; job++) {
             int h = job / nblk, b = job % nblk;
             int q0 = b * TG_ATT_QBLOCK;
@@ -210,7 +211,9 @@ static void attention(tg_engine *e, int l) {
     /* decode rows */
     int r0 = e->n_prefill_rows, nd = e->n_rows - e->n_prefill_rows;
     if (nd > 0) {
-#pragma omp parallel for schedule(dynamic)
+        double work = 0;
+        for (int r = r0; r < e->n_rows; r++) work += (double)(e->row_pos[r] + 1) * C;
+#pragma omp parallel for schedule(dynamic) if (work >= (double)(1 << 17))
         for (int job = 0; job < nd * NH; job++) {
             int r = r0 + job / NH, h = job % NH;
             int s = e->row_slot[r];
@@ -254,7 +257,7 @@ static void matmul_rows(tg_engine *e, float *out, const float *x, const tg_packe
 static int forward_rows(tg_engine *e) {
     const int C = e->C, L = e->L, R = e->n_rows;
     const tg_params *P = e->P;
-#pragma omp parallel for schedule(static) if (R > 8)
+#pragma omp parallel for schedule(static) if ((size_t)R * C >= 65536)
     for (int r = 0; r < R; r++) {
         const float *te = P->wte + (size_t)e->row_tok[r] * C, *pe = P->wpe + (size_t)e->row_pos[r] * C;
         float *xr = e->x + (size_t)r * C;
@@ -264,7 +267,7 @@ static int forward_rows(tg_engine *e) {
         layernorm_rows(e->xn, e->x, P->ln1w + (size_t)l * C, P->ln1b + (size_t)l * C, R, C, e->cfg.ln_eps);
         matmul_rows(e, e->qkv, e->xn, &e->wqkv[l], P->qkvb + (size_t)l * 3 * C);
         /* this step's keys and values into the cache */
-#pragma omp parallel for schedule(static) if (R > 8)
+#pragma omp parallel for schedule(static) if ((size_t)R * C >= 65536)
         for (int r = 0; r < R; r++) {
             int s = e->row_slot[r], pos = e->row_pos[r];
             for (int h = 0; h < e->NH; h++) {

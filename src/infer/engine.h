@@ -90,4 +90,16 @@ int tg_stream_text_push(tg_stream_text *st, const char *bytes, int n, char *out,
 /* Releases everything held (end of generation). */
 int tg_stream_text_flush(tg_stream_text *st, char *out, int out_cap);
 
+/* ------------------------------------------------------------ loading
+ * For the commands (sample, chat, bench): resolves --model PATH, loads the
+ * model and, when the checkpoint has one, its tokenizer (*tok NULL
+ * otherwise). dir (n bytes) receives the checkpoint directory. */
+int tg_infer_load(const char *path, tg_model **model, tg_tokenizer **tok, char *dir, size_t n);
+/* Token ids of a ChatML conversation: the markers <|im_start|>/<|im_end|>
+ * are the tokenizer's special ids, roles and contents are encoded as plain
+ * text (a "<|im_end|>" typed by a user stays text). Needs both special
+ * tokens (TG_ERR_INPUT otherwise). *ids is malloc'd. */
+int tg_infer_encode_chat(const tg_tokenizer *tok, const tg_chat_message *msgs, int n, bool add_generation_prompt,
+                         int32_t **ids, size_t *n_ids);
+
 #endif /* TG_INFER_ENGINE_H */
