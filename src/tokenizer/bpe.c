@@ -518,51 +518,61 @@ static void cache_put(tg_encoder *e, uint64_t w0, uint64_t w1, size_t len, const
     e->cused++;
 }
 
-/* Encodes one pre-token w[0..len) (end: the end of the readable text, so
- * 16-byte loads can be used when they stay inside it), appending to e->out. */
-static inline int encode_word(tg_encoder *e, const uint8_t *w, size_t len, const uint8_t *end) {
+/* A pre-token waiting to be encoded: its bytes as two zero-padded words
+ * (cacheable ones: 2..16 bytes) and its hash, computed a batch ahead so the
+ * cache slot can be prefetched — a lookup in a cache of 100k+ words is
+ * otherwise a main-memory miss, most of the encoding time. */
+typedef struct {
+    size_t start, len;
+    uint64_t w0, w1, hash;
+} pending_word;
+
+/* Loads len <= 16 bytes at w zero-padded (end: end of the readable text). */
+static inline void load_word(const uint8_t *w, size_t len, const uint8_t *end, uint64_t *w0, uint64_t *w1) {
+    if (w + 16 <= end) {
+        memcpy(w0, w, 8);
+        memcpy(w1, w + 8, 8);
+    } else {
+        uint8_t tmp[16] = {0};
+        memcpy(tmp, w, len);
+        memcpy(w0, tmp, 8);
+        memcpy(w1, tmp + 8, 8);
+    }
+    if (len < 8) *w0 &= (1ull << (8 * len)) - 1;
+    if (len <= 8) *w1 = 0;
+    else if (len < 16) *w1 &= (1ull << (8 * (len - 8))) - 1;
+}
+
+/* Encodes one pre-token, appending to e->out. */
+static inline int encode_word(tg_encoder *e, const uint8_t *w, const pending_word *pw) {
     const tg_tokenizer *t = e->t;
+    size_t len = pw->len;
     if (e->out_n + 3 > e->out_cap) TG_TRY(grow_out(e, 3));
     if (len == 1) {
         e->out[e->out_n++] = t->byte_id[w[0]];
         return TG_OK;
     }
-    uint64_t w0 = 0, w1 = 0;
     int cacheable = e->use_cache && len <= 16;
-    if (cacheable) {
-        if (w + 16 <= end) {
-            memcpy(&w0, w, 8);
-            memcpy(&w1, w + 8, 8);
-        } else {
-            uint8_t tmp[16] = {0};
-            memcpy(tmp, w, len);
-            memcpy(&w0, tmp, 8);
-            memcpy(&w1, tmp + 8, 8);
-        }
-        if (len < 8) w0 &= (1ull << (8 * len)) - 1;
-        if (len <= 8) w1 = 0;
-        else if (len < 16) w1 &= (1ull << (8 * (len - 8))) - 1;
-        if (e->ccap) {
-            size_t h = cache_hash(w0, w1, len) & (e->ccap - 1);
-            for (;;) {
-                const cache_entry *c = &e->ct[h];
-                if (!c->tag) break;
-                if (c->w0 == w0 && c->w1 == w1 && (c->tag & 0xFF) == len) {
-                    size_t n = (c->tag >> 8) & 0xFF;
-                    if (n <= 3) {
-                        int32_t *o = e->out + e->out_n;
-                        o[0] = c->ids[0];
-                        o[1] = c->ids[1];
-                        o[2] = c->ids[2];
-                    } else {
-                        TG_TRY(grow_out(e, n));
-                        memcpy(e->out + e->out_n, e->cids + c->ids[0], n * sizeof(int32_t));
-                    }
-                    e->out_n += n;
-                    return TG_OK;
+    if (cacheable && e->ccap) {
+        size_t h = pw->hash & (e->ccap - 1);
+        for (;;) {
+            const cache_entry *c = &e->ct[h];
+            if (!c->tag) break;
+            if (c->w0 == pw->w0 && c->w1 == pw->w1 && (c->tag & 0xFF) == len) {
+                size_t n = (c->tag >> 8) & 0xFF;
+                if (n <= 3) {
+                    int32_t *o = e->out + e->out_n;
+                    o[0] = c->ids[0];
+                    o[1] = c->ids[1];
+                    o[2] = c->ids[2];
+                } else {
+                    TG_TRY(grow_out(e, n));
+                    memcpy(e->out + e->out_n, e->cids + c->ids[0], n * sizeof(int32_t));
                 }
-                h = (h + 1) & (e->ccap - 1);
+                e->out_n += n;
+                return TG_OK;
             }
+            h = (h + 1) & (e->ccap - 1);
         }
     }
     TG_TRY(grow_scratch(e, len));
@@ -572,16 +582,30 @@ static inline int encode_word(tg_encoder *e, const uint8_t *w, size_t len, const
     TG_TRY(grow_out(e, n));
     memcpy(e->out + e->out_n, e->sym, n * sizeof *e->sym);
     e->out_n += n;
-    if (cacheable) cache_put(e, w0, w1, len, e->sym, n);
+    if (cacheable) cache_put(e, pw->w0, pw->w1, len, e->sym, n);
     return TG_OK;
 }
 
+#define BATCH 16
+
 static int encode_ordinary(tg_encoder *e, const uint8_t *s, size_t n) {
+    pending_word q[BATCH];
     size_t i = 0;
     while (i < n) {
-        size_t j = tg_pretok_next(s, n, i);
-        TG_TRY(encode_word(e, s + i, j - i, s + n));
-        i = j;
+        int k = 0;
+        for (; k < BATCH && i < n; k++) {
+            size_t j = tg_pretok_next(s, n, i);
+            pending_word *p = &q[k];
+            p->start = i;
+            p->len = j - i;
+            if (e->use_cache && p->len >= 2 && p->len <= 16) {
+                load_word(s + i, p->len, s + n, &p->w0, &p->w1);
+                p->hash = cache_hash(p->w0, p->w1, p->len);
+                if (e->ccap) __builtin_prefetch(&e->ct[p->hash & (e->ccap - 1)]);
+            }
+            i = j;
+        }
+        for (int m = 0; m < k; m++) TG_TRY(encode_word(e, s + q[m].start, &q[m]));
     }
     return TG_OK;
 }
