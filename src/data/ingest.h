@@ -113,6 +113,8 @@ void tg_u64set_free(tg_u64set *s);
 int tg_u64set_contains(const tg_u64set *s, uint64_t key);
 int tg_u64set_insert(tg_u64set *s, uint64_t key, int *was_present);
 size_t tg_u64set_bytes(const tg_u64set *s);
+/* Starts loading key's slot into cache (the sets are far larger than cache). */
+void tg_u64set_prefetch(const tg_u64set *s, uint64_t key);
 
 /* MinHash + LSH (minhash.c). */
 #define TG_MINHASH_LOG2K 7
@@ -134,6 +136,7 @@ void tg_lsh_free(tg_lsh *l);
  * keys are inserted and *is_dup = 0. */
 int tg_lsh_check_insert(tg_lsh *l, const uint64_t *keys, int *is_dup);
 size_t tg_lsh_bytes(const tg_lsh *l);
+void tg_lsh_prefetch(const tg_lsh *l, const uint64_t *keys);
 
 /* The pipeline readers feed (ingest.c). */
 typedef struct tg_ingest tg_ingest;

@@ -88,6 +88,15 @@ int tg_u64set_insert(tg_u64set *s, uint64_t key, int *was_present) {
 
 size_t tg_u64set_bytes(const tg_u64set *s) { return s->cap * sizeof(uint64_t); }
 
+void tg_u64set_prefetch(const tg_u64set *s, uint64_t key) {
+    if (!key) key = 1;
+    __builtin_prefetch(&s->keys[(size_t)(key * 0x9E3779B97F4A7C15ULL >> 7) & (s->cap - 1)]);
+}
+
+void tg_lsh_prefetch(const tg_lsh *l, const uint64_t *keys) {
+    for (int b = 0; b < l->bands; b++) tg_u64set_prefetch(&l->sets[b], keys[b]);
+}
+
 /* --------------------------------------------------------------- MinHash */
 
 static inline uint64_t mix64(uint64_t x) {
@@ -101,54 +110,80 @@ static inline uint64_t mix64(uint64_t x) {
 
 static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 
-/* Next code point of UTF-8 text (already valid), folded for shingling:
- * ASCII upper case to lower, any whitespace run to one space (the caller
- * drops repeats). Returns bytes consumed. */
-static inline size_t next_cp(const unsigned char *s, size_t n, uint32_t *cp) {
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
-        if (c == '\n' || c == '\t' || c == '\r') c = ' ';
-        *cp = c;
-        return 1;
+/* Hashes of single characters: ASCII from a table (folded: upper case to
+ * lower, \t \n \r to space), other characters from their UTF-8 bytes. */
+static uint64_t ascii_hash[128];
+static int ascii_ready;
+/* Densification donors: for each bin a fixed pseudo-random order of the
+ * other bins (same for every document), and a per-bin salt. */
+static uint8_t donors[TG_MINHASH_K][TG_MINHASH_K];
+static uint64_t bin_salt[TG_MINHASH_K];
+
+static void init_ascii(void) {
+    uint64_t x = 0x2545F4914F6CDD1DULL;
+    for (int k = 0; k < TG_MINHASH_K; k++) {
+        for (int j = 0; j < TG_MINHASH_K; j++) donors[k][j] = (uint8_t)j;
+        for (int j = TG_MINHASH_K - 1; j > 0; j--) { /* Fisher-Yates with a fixed seed */
+            x = mix64(x + 0x9E3779B97F4A7C15ULL);
+            int r = (int)(x % (uint64_t)(j + 1));
+            uint8_t t = donors[k][j];
+            donors[k][j] = donors[k][r];
+            donors[k][r] = t;
+        }
+        bin_salt[k] = mix64(x ^ (uint64_t)k);
     }
-    size_t k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-    if (k > n) k = n;
-    uint32_t v = c;
-    for (size_t i = 1; i < k; i++) v = (v << 8) | s[i];
-    *cp = v; /* the raw bytes identify the character: no need to decode */
-    return k;
+    for (int c = 0; c < 128; c++) {
+        int f = c;
+        if (f >= 'A' && f <= 'Z') f += 32;
+        if (f == '\n' || f == '\t' || f == '\r') f = ' ';
+        ascii_hash[c] = mix64((uint64_t)f + 0x9E3779B97F4A7C15ULL);
+    }
+    ascii_ready = 1;
 }
 
 size_t tg_minhash_signature(const char *text, size_t n, uint64_t sig[TG_MINHASH_K]) {
     const uint64_t EMPTY = UINT64_MAX;
+    const uint64_t VMASK = (1ULL << (64 - TG_MINHASH_LOG2K)) - 1;
+    if (!ascii_ready) init_ascii(); /* idempotent: a race writes the same values */
     for (int k = 0; k < TG_MINHASH_K; k++) sig[k] = EMPTY;
     const unsigned char *s = (const unsigned char *)text;
-    uint64_t h[TG_SHINGLE];  /* per-character hashes of the last TG_SHINGLE characters */
+    /* Rolling cyclic-polynomial hash of the last TG_SHINGLE characters:
+     * H = rotl(c1, S-1) ^ ... ^ c_S, updated in O(1) per character. */
+    uint64_t ring[8] = {0}; /* character hashes, indexed by position & 7 */
+    uint64_t H = 0, space = ascii_hash[' '];
     size_t have = 0, shingles = 0, i = 0;
-    uint32_t prev = 0;
+    int prev_space = 0;
     while (i < n) {
-        uint32_t cp;
-        i += next_cp(s + i, n - i, &cp);
-        if (cp == ' ' && prev == ' ') continue;
-        prev = cp;
-        memmove(h, h + 1, (TG_SHINGLE - 1) * sizeof h[0]);
-        h[TG_SHINGLE - 1] = mix64(cp + 0x9E3779B97F4A7C15ULL);
+        unsigned char c = s[i];
+        uint64_t ch;
+        if (c < 0x80) {
+            ch = ascii_hash[c];
+            i++;
+            int sp = ch == space;
+            if (sp && prev_space) continue; /* whitespace runs count once */
+            prev_space = sp;
+        } else {
+            size_t k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if (k > n - i) k = n - i;
+            uint64_t v = c;
+            for (size_t j = 1; j < k; j++) v = (v << 8) | s[i + j];
+            ch = mix64(v ^ 0x632BE59BD9B4E019ULL);
+            i += k;
+            prev_space = 0;
+        }
+        H = rotl64(H, 1) ^ ch;
+        if (have >= TG_SHINGLE) H ^= rotl64(ring[(have - TG_SHINGLE) & 7], TG_SHINGLE);
+        ring[have & 7] = ch;
         if (++have < TG_SHINGLE) continue;
-        /* Order-sensitive combination of the window's character hashes. */
-        uint64_t x = 0;
-        for (int j = 0; j < TG_SHINGLE; j++) x ^= rotl64(h[j], 13 * j + 1);
-        x = mix64(x);
+        uint64_t x = mix64(H);
         unsigned bin = (unsigned)(x >> (64 - TG_MINHASH_LOG2K));
-        uint64_t v = x & ((1ULL << (64 - TG_MINHASH_LOG2K)) - 1);
+        uint64_t v = x & VMASK;
         if (v < sig[bin]) sig[bin] = v;
         shingles++;
     }
     if (!shingles && have) { /* shorter than one shingle: the whole text is the shingle */
-        uint64_t x = 0;
-        for (size_t j = 0; j < have; j++) x ^= rotl64(h[TG_SHINGLE - have + j], 13 * (int)j + 1);
-        x = mix64(x);
-        sig[x >> (64 - TG_MINHASH_LOG2K)] = x & ((1ULL << (64 - TG_MINHASH_LOG2K)) - 1);
+        uint64_t x = mix64(H);
+        sig[x >> (64 - TG_MINHASH_LOG2K)] = x & VMASK;
         shingles = 1;
     }
     if (!shingles) return 0;
@@ -163,14 +198,12 @@ size_t tg_minhash_signature(const char *text, size_t n, uint64_t sig[TG_MINHASH_
     memcpy(real, sig, sizeof real);
     for (int k = 0; k < TG_MINHASH_K; k++) {
         if (real[k] != EMPTY) continue;
-        uint64_t x = mix64(0xD1B54A32D192ED03ULL ^ (uint64_t)k);
-        for (int attempt = 0;; attempt++) {
-            unsigned j = (unsigned)(x >> (64 - TG_MINHASH_LOG2K));
+        for (int a = 0; a < TG_MINHASH_K; a++) {
+            unsigned j = donors[k][a];
             if (real[j] != EMPTY) {
-                sig[k] = mix64(real[j] ^ (uint64_t)k); /* salted: a different value per bin */
+                sig[k] = (real[j] ^ bin_salt[k]) | ((uint64_t)1 << 63); /* salted, and never a real value */
                 break;
             }
-            x = mix64(x + (uint64_t)attempt + 1);
         }
     }
     return shingles;
@@ -205,15 +238,18 @@ void tg_lsh_choose(double threshold, int *bands, int *rows) {
 }
 
 void tg_lsh_band_keys(const uint64_t sig[TG_MINHASH_K], int bands, int rows, uint64_t *keys) {
+    /* Rows are hashed independently (salted by position) and combined,
+     * so the multiplies pipeline instead of forming one long chain. */
     for (int b = 0; b < bands; b++) {
-        uint64_t x = mix64((uint64_t)b + 1);
-        for (int r = 0; r < rows; r++) x = mix64(x ^ sig[b * rows + r]) + (uint64_t)r;
-        keys[b] = x;
+        uint64_t x = (uint64_t)b * 0xA0761D6478BD642FULL;
+        for (int r = 0; r < rows; r++) x += mix64(sig[b * rows + r] ^ ((uint64_t)r * 0xE7037ED1A0B428DBULL));
+        keys[b] = mix64(x);
     }
 }
 
 int tg_lsh_init(tg_lsh *l, double threshold) {
     memset(l, 0, sizeof *l);
+    if (!ascii_ready) init_ascii(); /* before any thread hashes */
     tg_lsh_choose(threshold, &l->bands, &l->rows);
     l->sets = calloc((size_t)l->bands, sizeof(tg_u64set));
     if (!l->sets) return tg_error_set(TG_ERR_RUNTIME, "out of memory for the near-duplicate index");

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# bench_ingest.sh — ingest throughput on JSONL posts: generates ~200 MB of
+# synthetic posts in /tmp (once), then times `truthgpt ingest` with the
+# near-duplicate index on (--near-dup 0.9) and off (--near-dup 0), and prints
+# MB/s and peak RSS of each. Goal (issue 3): >= 100 MB/s on 2 cores.
+# Usage: bench/bench_ingest.sh [TRUTHGPT] [MB] [THREADS]
+set -euo pipefail
+BIN=${1:-build/truthgpt}
+MB=${2:-200}
+THREADS=${3:-2}
+DIR=${TMPDIR:-/tmp}/truthgpt-bench-ingest
+IN=$DIR/posts-${MB}mb.jsonl
+mkdir -p "$DIR"
+if [ ! -s "$IN" ]; then
+  echo "generating $IN (${MB} MB of synthetic posts)..." >&2
+  # Posts: 5-60 words from a Zipf-ish vocabulary, some repeated (exact
+  # duplicates) and some lightly edited (near-duplicates), with X-like fields.
+  /usr/bin/python3 - "$IN" "$MB" <<'PY'
+import json, random, sys
+path, mb = sys.argv[1], int(sys.argv[2])
+rng = random.Random(1234)
+words = ("the of and to a in is it you that he was for on are with as I his they be at one have this from or had by "
+         "hot word but what some we can out other were all there when up use your how said an each she which do their "
+         "time if will way about many then them write would like so these her long make thing see him two has look more "
+         "day could go come did number sound no most people my over know water than call first who may down side been "
+         "now find any new work part take get place made live where after back little only round man year came show "
+         "every good me give our under name very through just form sentence great think say help low line differ turn "
+         "cause much mean before move right boy old too same tell does set three want air well also play small end put "
+         "home read hand port large spell add even land here must big high such follow act why ask men change went "
+         "light kind off need house picture try us again animal point mother world near build self earth father coffee "
+         "😀 café naïve 東京 données über straße ñandú").split()
+weights = [1.0 / (i + 1) for i in range(len(words))]
+target = mb * 1_000_000
+out = open(path, "w", encoding="utf-8")
+size, n, recent = 0, 0, []
+while size < target:
+    r = rng.random()
+    if recent and r < 0.03:
+        text = rng.choice(recent)                       # exact duplicate
+    elif recent and r < 0.06:
+        w = rng.choice(recent).split(" ")
+        w[rng.randrange(len(w))] = rng.choice(words)    # near-duplicate: one word changed
+        text = " ".join(w)
+    else:
+        text = " ".join(rng.choices(words, weights, k=rng.randint(5, 60)))
+        if rng.random() < 0.1: text += " https://example.com/" + str(rng.randrange(10**6))
+    recent.append(text)
+    if len(recent) > 1000: recent.pop(0)
+    line = json.dumps({"id": str(10**15 + n), "created_at": "2024-03-%02dT12:00:00Z" % (1 + n % 28),
+                       "user": {"name": "user%d" % (n % 5000), "followers": n % 997}, "lang": "en",
+                       "text": text, "reply_count": n % 7, "retweet_count": n % 13}, ensure_ascii=False) + "\n"
+    out.write(line)
+    size += len(line.encode("utf-8"))
+    n += 1
+out.close()
+PY
+fi
+BYTES=$(stat -c %s "$IN")
+printf '\n%-26s %10s %10s %12s %10s\n' "ingest (JSONL, $THREADS threads)" "MB" "seconds" "MB/s" "peak MB"
+for nd in 0.9 0; do
+  rm -rf "$DIR/corpus"
+  /usr/bin/time -f '%e %M' -o "$DIR/time.txt" "$BIN" ingest "$IN" --out "$DIR/corpus" --near-dup "$nd" \
+      --threads "$THREADS" --quiet
+  read -r secs kb < "$DIR/time.txt"
+  kept=$(grep -m1 '"documents_kept"' "$DIR/corpus/stats.json" | tr -dc 0-9)
+  near=$(grep -m1 '"near_duplicates"' "$DIR/corpus/stats.json" | tr -dc 0-9)
+  awk -v b="$BYTES" -v s="$secs" -v kb="$kb" -v nd="$nd" -v kept="$kept" -v near="$near" 'BEGIN {
+      printf "%-26s %10.1f %10.2f %12.1f %10.1f   (%d kept, %d near-dups)\n", "--near-dup " nd, b/1e6, s, b/1e6/s, kb/1024, kept, near }'
+done
+rm -rf "$DIR/corpus"
