@@ -124,9 +124,9 @@ typedef struct {
 static void mm_fwd(void *c, float *out) {
     mm_ctx *k = c;
     if (k->nt)
-        tg_matmul_forward_nt(out, k->inp, k->w, k->N, k->C, k->OC);
+        tg_matmul_forward_nt(out, k->inp, k->w, k->N, k->C, k->OC, false);
     else
-        tg_matmul_forward(out, k->inp, k->w, k->b, k->N, k->C, k->OC);
+        tg_matmul_forward(out, k->inp, k->w, k->b, k->N, k->C, k->OC, false);
 }
 static void test_matmul(void) {
     /* sizes not multiples of the BLAS blocking, to reach the edge code */
@@ -134,24 +134,32 @@ static void test_matmul(void) {
     int C = 29, OC = 53;
     mm_ctx k = {randv(N * C, 1.0f), randv((size_t)C * OC, 0.5f), randv(OC, 0.5f), N, C, OC, 0};
     float *out = zerov(N * OC), *ref = zerov(N * OC), *R = randv(N * OC, 1.0f);
-    tg_matmul_forward(out, k.inp, k.w, k.b, N, C, OC);
+    tg_matmul_forward(out, k.inp, k.w, k.b, N, C, OC, false);
     tg_matmul_forward_naive(ref, k.inp, k.w, k.b, N, C, OC);
     tg_check_close("matmul forward vs naive", out, ref, N * OC, 1e-5, 1e-5);
     float *res = randv(N * OC, 1.0f), *out2 = zerov(N * OC);
-    tg_matmul_forward_residual(out2, res, k.inp, k.w, k.b, N, C, OC);
+    tg_matmul_forward_residual(out2, res, k.inp, k.w, k.b, N, C, OC, false);
     for (size_t i = 0; i < N * OC; i++) ref[i] += res[i];
     tg_check_close("matmul+residual vs naive", out2, ref, N * OC, 1e-5, 1e-5);
     /* backward accumulates: start from non-zero buffers on both sides */
     float *di = randv(N * C, 1.0f), *dw = randv((size_t)C * OC, 1.0f), *db = randv(OC, 1.0f);
     float *di2 = malloc(N * C * 4), *dw2 = malloc((size_t)C * OC * 4), *db2 = malloc(OC * 4);
     memcpy(di2, di, N * C * 4), memcpy(dw2, dw, (size_t)C * OC * 4), memcpy(db2, db, OC * 4);
-    tg_matmul_backward(di, dw, db, R, k.inp, k.w, N, C, OC);
+    tg_matmul_backward(di, dw, db, R, k.inp, k.w, N, C, OC, false);
     tg_matmul_backward_naive(di2, dw2, db2, R, k.inp, k.w, N, C, OC);
     tg_check_close("matmul dinp vs naive", di, di2, N * C, 1e-5, 1e-5);
     tg_check_close("matmul dweight vs naive", dw, dw2, (size_t)C * OC, 1e-5, 1e-5);
     tg_check_close("matmul dbias vs naive", db, db2, OC, 1e-5, 1e-5);
+    /* _set overwrites dinp (garbage before), accumulates dweight */
+    for (size_t i = 0; i < N * C; i++) di[i] = 1e30f;
+    memcpy(dw2, dw, (size_t)C * OC * 4);
+    tg_matmul_backward_set(di, dw, NULL, R, k.inp, k.w, N, C, OC, false);
+    memset(di2, 0, N * C * 4);
+    tg_matmul_backward_naive(di2, dw2, NULL, R, k.inp, k.w, N, C, OC);
+    tg_check_close("matmul_set dinp vs naive", di, di2, N * C, 1e-5, 1e-5);
+    tg_check_close("matmul_set dweight vs naive", dw, dw2, (size_t)C * OC, 1e-5, 1e-5);
     memset(di, 0, N * C * 4), memset(dw, 0, (size_t)C * OC * 4), memset(db, 0, OC * 4);
-    tg_matmul_backward(di, dw, db, R, k.inp, k.w, N, C, OC);
+    tg_matmul_backward(di, dw, db, R, k.inp, k.w, N, C, OC, false);
     check_fd("matmul dinp", mm_fwd, &k, k.inp, N * C, di, R, N * OC, 100, 1e-3);
     check_fd("matmul dweight", mm_fwd, &k, k.w, (size_t)C * OC, dw, R, N * OC, 100, 1e-3);
     check_fd("matmul dbias", mm_fwd, &k, k.b, OC, db, R, N * OC, OC, 1e-3);
@@ -161,12 +169,12 @@ static void test_matmul(void) {
     float *wt = malloc((size_t)C * OC * 4);
     for (int o = 0; o < OC; o++)
         for (int c = 0; c < C; c++) wt[(size_t)c * OC + o] = k.w[(size_t)o * C + c];
-    tg_matmul_forward_nt(out, k.inp, k.w, N, C, OC);
+    tg_matmul_forward_nt(out, k.inp, k.w, N, C, OC, false);
     tg_matmul_forward_naive(ref, k.inp, wt, NULL, N, C, OC);
     tg_check_close("matmul_nt forward vs naive", out, ref, N * OC, 1e-5, 1e-5);
     memset(di, 0, N * C * 4), memset(dw, 0, (size_t)C * OC * 4);
     memset(di2, 0, N * C * 4), memset(dw2, 0, (size_t)C * OC * 4);
-    tg_matmul_backward_nt(di, dw, R, k.inp, k.w, N, C, OC);
+    tg_matmul_backward_nt(di, dw, R, k.inp, k.w, N, C, OC, false);
     tg_matmul_backward_naive(di2, dw2, NULL, R, k.inp, wt, N, C, OC);
     tg_check_close("matmul_nt dinp vs naive", di, di2, N * C, 1e-5, 1e-5);
     for (int o = 0; o < OC; o++)
@@ -201,6 +209,11 @@ static void test_gelu(void) {
     CHECK(maxd < 2e-6);
     tg_gelu_backward(dx, k.x, R, n);
     check_fd("gelu dinp", gelu_fwd, &k, k.x, n, dx, R, n, 300, 1e-3);
+    float *d2 = malloc(n * 4);
+    memcpy(d2, R, n * 4);
+    tg_gelu_backward_inplace(d2, k.x, n);
+    tg_check_close("gelu backward in place", d2, dx, n, 0, 0); /* same arithmetic: bitwise */
+    free(d2);
     free(k.x), free(out), free(R), free(dx);
 }
 
@@ -372,7 +385,7 @@ static void test_crossentropy(void) {
     /* padded wte rows: dwte = dlogits^T x is zero on rows >= V */
     int C = 8;
     float *x = randv(N * C, 1), *dwte = zerov((size_t)Vp * C);
-    tg_matmul_backward_nt(NULL, dwte, g, x, NULL, N, C, Vp);
+    tg_matmul_backward_nt(NULL, dwte, g, x, NULL, N, C, Vp, false);
     ok = 1;
     for (size_t i = (size_t)V * C; i < (size_t)Vp * C; i++) ok &= dwte[i] == 0.0f;
     CHECK(ok);

@@ -6,7 +6,8 @@
  *   - the weighted loss (some targets weight 0) and its gradients;
  *   - packed segments (positions restart, attention inside runs);
  *   - 5 AdamW steps with warm-up, cosine decay, weight decay and clipping:
- *     losses and grad norms per step, and every parameter after, within 1e-4;
+ *     losses and grad norms per step, and every parameter after, within 1e-4
+ *     absolute (the key bias aside, see below);
  *   - padded vocabulary rows: zero gradient and masked logits.
  * Initial weights come from the same integer hash as the script's init_value.
  */
@@ -271,14 +272,21 @@ int main(void) {
              * lr. Compare the query and value biases only; the key bias's
              * near-zero gradient is checked above (grad.qkvb). */
             for (int l = 0; l < RL; l++) {
-                check_tensor("opt.param.qkvb(q)", ours + l * 3 * RC, (const float *)r->data + l * 3 * RC, RC, 1e-4);
-                check_tensor("opt.param.qkvb(v)", ours + l * 3 * RC + 2 * RC,
-                             (const float *)r->data + l * 3 * RC + 2 * RC, RC, 1e-4);
+                tg_check_close("opt.param.qkvb(q)", ours + l * 3 * RC, (const float *)r->data + l * 3 * RC, RC, 1e-4,
+                               1e-4);
+                tg_check_close("opt.param.qkvb(v)", ours + l * 3 * RC + 2 * RC,
+                               (const float *)r->data + l * 3 * RC + 2 * RC, RC, 1e-4, 1e-4);
             }
             continue;
         }
-        /* parameters after 5 steps: 1e-4 relative */
-        check_tensor(nm, ours, r->data, r->n, 1e-4);
+        /* parameters after 5 steps: 1e-4 absolute (+1e-4 relative). Not
+         * tighter: AdamW divides each gradient by its own RMS, so an element
+         * whose gradient is at rounding level moves by ~lr in a direction
+         * that rounding picks (a different GEMM order moves it differently). */
+        double mx = 0;
+        for (size_t i = 0; i < r->n; i++) mx = fmax(mx, fabs((double)ours[i] - ((const float *)r->data)[i]));
+        printf("  %-28s max abs diff %.2e (tol 1e-4 abs)\n", nm, mx);
+        tg_check_close(nm, ours, r->data, r->n, 1e-4, 1e-4);
     }
     zero = 1;
     for (size_t i = (size_t)RV * RC; i < (size_t)Vp * RC; i++) zero &= p->wte[i] == 0.0f;

@@ -47,8 +47,7 @@ typedef struct {
     float *dln;       /* (B, T, C) */
     float *datty;     /* (B, T, C) */
     float *dqkv;      /* (B, T, 3C) */
-    float *dfch;      /* (B, T, 4C) */
-    float *dfch_gelu; /* (B, T, 4C) */
+    float *dfch;      /* (B, T, 4C) d gelu output, then d fc output in place */
     float *att_scratch;
     int32_t *pos;       /* (B, T) */
     int32_t *run_start; /* (B, T) */
@@ -170,7 +169,7 @@ int tg_model_alloc_train(tg_model *m, int B, int T, tg_dtype dtype) {
         {&m->a.lnf_mean, BT},          {&m->a.lnf_rstd, BT},           {&m->a.logits, BT * Vp},
         {&m->a.lse, BT},               {&m->a.losses, BT},             {&m->a.dres, BT * C},
         {&m->a.dln, BT * C},           {&m->a.datty, BT * C},          {&m->a.dqkv, BT * 3 * C},
-        {&m->a.dfch, BT * 4 * C},      {&m->a.dfch_gelu, BT * 4 * C},
+        {&m->a.dfch, BT * 4 * C},
         {&m->a.att_scratch, tg_attention_scratch_floats(T, nthreads)},
         {(float **)&m->a.pos, BT},     {(float **)&m->a.run_start, BT},
     };
@@ -237,6 +236,7 @@ int tg_model_forward(tg_model *m, const tg_batch *bt, double *loss_sum, double *
     const int32_t *rs = m->segmented ? m->a.run_start : NULL;
     const tg_params *p = &m->params;
     acts *a = &m->a;
+    bool bf16 = m->dtype == TG_DTYPE_BF16;
 
     tg_encoder_forward(a->encoded, bt->inputs, pos, p->wte, p->wpe, B, T, C);
     const float *x = a->encoded;
@@ -247,20 +247,21 @@ int tg_model_forward(tg_model *m, const tg_batch *bt, double *loss_sum, double *
         float *att = a->att + (size_t)l * BT * NH * T;
         tg_layernorm_forward(ln1, a->ln1_mean + l * BT, a->ln1_rstd + l * BT, x, p->ln1w + l * C, p->ln1b + l * C,
                              BT, C, c->ln_eps);
-        tg_matmul_forward(qkv, ln1, p->qkvw + (size_t)l * C * 3 * C, p->qkvb + l * 3 * C, BT, C, 3 * C);
+        tg_matmul_forward(qkv, ln1, p->qkvw + (size_t)l * C * 3 * C, p->qkvb + l * 3 * C, BT, C, 3 * C, bf16);
         tg_attention_forward(atty, att, qkv, rs, B, T, C, NH);
         /* res2 = x + atty @ W + b: the residual add fused into the GEMM (beta 1) */
-        tg_matmul_forward_residual(res2, x, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C, BT, C, C);
+        tg_matmul_forward_residual(res2, x, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C, BT, C, C,
+                                   bf16);
         tg_layernorm_forward(ln2, a->ln2_mean + l * BT, a->ln2_rstd + l * BT, res2, p->ln2w + l * C,
                              p->ln2b + l * C, BT, C, c->ln_eps);
-        tg_matmul_forward(fch, ln2, p->fcw + (size_t)l * C * 4 * C, p->fcb + l * 4 * C, BT, C, 4 * C);
+        tg_matmul_forward(fch, ln2, p->fcw + (size_t)l * C * 4 * C, p->fcb + l * 4 * C, BT, C, 4 * C, bf16);
         tg_gelu_forward(fchg, fch, BT * 4 * C);
         tg_matmul_forward_residual(res3, res2, fchg, p->fcprojw + (size_t)l * 4 * C * C, p->fcprojb + l * C, BT,
-                                   4 * C, C);
+                                   4 * C, C, bf16);
         x = res3;
     }
     tg_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, x, p->lnfw, p->lnfb, BT, C, c->ln_eps);
-    tg_matmul_forward_nt(a->logits, a->lnf, p->wte, BT, C, Vp);
+    tg_matmul_forward_nt(a->logits, a->lnf, p->wte, BT, C, Vp, bf16);
 
     m->B = B;
     m->T = T;
@@ -295,12 +296,13 @@ int tg_model_backward(tg_model *m, float scale) {
     acts *a = &m->a;
     const int32_t *pos = m->segmented ? a->pos : NULL;
     const int32_t *rs = m->segmented ? a->run_start : NULL;
+    bool bf16 = m->dtype == TG_DTYPE_BF16;
     m->have_targets = false; /* logits become dlogits: a second backward would be wrong */
 
     tg_crossentropy_backward_inplace(a->logits, a->lse, m->targets, m->weights, scale, BT, V, Vp);
     float *dlogits = a->logits;
     memset(a->dln, 0, BT * C * sizeof(float));
-    tg_matmul_backward_nt(a->dln, g->wte, dlogits, a->lnf, p->wte, BT, C, Vp);
+    tg_matmul_backward_nt(a->dln, g->wte, dlogits, a->lnf, p->wte, BT, C, Vp, bf16);
     const float *xL = L > 0 ? a->res3 + (size_t)(L - 1) * BT * C : a->encoded;
     memset(a->dres, 0, BT * C * sizeof(float));
     tg_layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dln, xL, p->lnfw, a->lnf_mean, a->lnf_rstd, BT, C);
@@ -311,26 +313,22 @@ int tg_model_backward(tg_model *m, float scale) {
         float *ln1 = a->ln1 + lc, *qkv = a->qkv + 3 * lc, *atty = a->atty + lc, *res2 = a->res2 + lc;
         float *ln2 = a->ln2 + lc, *fch = a->fch + 4 * lc, *fchg = a->fch_gelu + 4 * lc;
         float *att = a->att + (size_t)l * BT * NH * T;
-        /* MLP: res3 = res2 + fcproj(gelu(fc(ln2(res2)))); dres is d res3 = d res2 (identity part) */
-        memset(a->dfch_gelu, 0, BT * 4 * C * sizeof(float));
-        tg_matmul_backward(a->dfch_gelu, g->fcprojw + (size_t)l * 4 * C * C, g->fcprojb + l * C, a->dres, fchg,
-                           p->fcprojw + (size_t)l * 4 * C * C, BT, 4 * C, C);
-        memset(a->dfch, 0, BT * 4 * C * sizeof(float));
-        tg_gelu_backward(a->dfch, fch, a->dfch_gelu, BT * 4 * C);
-        memset(a->dln, 0, BT * C * sizeof(float));
-        tg_matmul_backward(a->dln, g->fcw + (size_t)l * C * 4 * C, g->fcb + l * 4 * C, a->dfch, ln2,
-                           p->fcw + (size_t)l * C * 4 * C, BT, C, 4 * C);
+        /* MLP: res3 = res2 + fcproj(gelu(fc(ln2(res2)))); dres is d res3 = d res2 (identity part).
+         * The _set GEMMs overwrite their input gradient, so nothing is zeroed first. */
+        tg_matmul_backward_set(a->dfch, g->fcprojw + (size_t)l * 4 * C * C, g->fcprojb + l * C, a->dres, fchg,
+                               p->fcprojw + (size_t)l * 4 * C * C, BT, 4 * C, C, bf16);
+        tg_gelu_backward_inplace(a->dfch, fch, BT * 4 * C);
+        tg_matmul_backward_set(a->dln, g->fcw + (size_t)l * C * 4 * C, g->fcb + l * 4 * C, a->dfch, ln2,
+                               p->fcw + (size_t)l * C * 4 * C, BT, C, 4 * C, bf16);
         tg_layernorm_backward(a->dres, g->ln2w + l * C, g->ln2b + l * C, a->dln, res2, p->ln2w + l * C,
                               a->ln2_mean + l * BT, a->ln2_rstd + l * BT, BT, C);
         /* attention: res2 = x + attproj(attn(qkv(ln1(x)))) */
-        memset(a->datty, 0, BT * C * sizeof(float));
-        tg_matmul_backward(a->datty, g->attprojw + (size_t)l * C * C, g->attprojb + l * C, a->dres, atty,
-                           p->attprojw + (size_t)l * C * C, BT, C, C);
+        tg_matmul_backward_set(a->datty, g->attprojw + (size_t)l * C * C, g->attprojb + l * C, a->dres, atty,
+                               p->attprojw + (size_t)l * C * C, BT, C, C, bf16);
         memset(a->dqkv, 0, BT * 3 * C * sizeof(float));
         tg_attention_backward(a->dqkv, a->att_scratch, a->datty, qkv, att, rs, B, T, C, NH);
-        memset(a->dln, 0, BT * C * sizeof(float));
-        tg_matmul_backward(a->dln, g->qkvw + (size_t)l * C * 3 * C, g->qkvb + l * 3 * C, a->dqkv, ln1,
-                           p->qkvw + (size_t)l * C * 3 * C, BT, C, 3 * C);
+        tg_matmul_backward_set(a->dln, g->qkvw + (size_t)l * C * 3 * C, g->qkvb + l * 3 * C, a->dqkv, ln1,
+                               p->qkvw + (size_t)l * C * 3 * C, BT, C, 3 * C, bf16);
         tg_layernorm_backward(a->dres, g->ln1w + l * C, g->ln1b + l * C, a->dln, x, p->ln1w + l * C,
                               a->ln1_mean + l * BT, a->ln1_rstd + l * BT, BT, C);
     }

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 torch.set_num_threads(1)
 L, NH, C, V, NCTX, B, T = 2, 4, 64, 300, 24, 4, 16
-STEPS, LR, WARMUP, MIN_FRAC, WD, CLIP = 5, 3e-3, 2, 0.1, 0.1, 1.8
+STEPS, LR, WARMUP, MIN_FRAC, WD, CLIP = 5, 1e-3, 2, 0.1, 0.1, 2.2
 EPS = 1e-5
 
 # (name, shape, kind) in tg_params order; kind picks the init distribution.

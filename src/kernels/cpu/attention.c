@@ -12,11 +12,9 @@
  * triangle is mostly never computed (about 5/8 of the full T x T for four
  * blocks). Inside the block the mask is applied in the softmax.
  *
- * Threads take whole (b, head) pairs; BLAS called inside a parallel region
- * runs single-threaded in OpenBLAS's OpenMP build, so there is no
- * oversubscription. Each (b, head) writes its own columns of out/dqkv only.
+ * Threads take whole (b, head) pairs; tg_gemm called inside a parallel
+ * region runs on the calling thread, so there is no oversubscription. Each (b, head) writes its own columns of out/dqkv only.
  */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -53,7 +51,7 @@ void tg_attention_forward(float *out, float *att, const float *qkv, const int32_
                 kmin = s < kmin ? s : kmin;
             }
             /* S[r0:r1, kmin:r1] = scale * q[r0:r1] k[kmin:r1]^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1 - kmin, HS, scale, q + (size_t)r0 * C3,
+            tg_gemm(false, false, true, r1 - r0, r1 - kmin, HS, scale, q + (size_t)r0 * C3,
                         C3, k + (size_t)kmin * C3, C3, 0.0f, P + (size_t)r0 * T + kmin, T);
             for (int t = r0; t < r1; t++) {
                 float *p = P + (size_t)t * T;
@@ -73,7 +71,7 @@ void tg_attention_forward(float *out, float *att, const float *qkv, const int32_
                 memset(p + t + 1, 0, (size_t)(T - t - 1) * sizeof *p);
             }
             /* out[r0:r1] = P[r0:r1, kmin:r1] v[kmin:r1] */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, HS, r1 - kmin, 1.0f,
+            tg_gemm(false, false, false, r1 - r0, HS, r1 - kmin, 1.0f,
                         P + (size_t)r0 * T + kmin, T, v + (size_t)kmin * C3, C3, 0.0f, o + (size_t)r0 * C, C);
         }
     }
@@ -108,10 +106,10 @@ void tg_attention_backward(float *dqkv, float *scratch, const float *dout, const
             const float *Pb = P + (size_t)r0 * T + kmin;
             float *dSb = dS + (size_t)r0 * T + kmin;
             /* dv[kmin:r1] += P^T dO[r0:r1] */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, HS, nr, 1.0f, Pb, T, dO + (size_t)r0 * C, C,
+            tg_gemm(false, true, false, nk, HS, nr, 1.0f, Pb, T, dO + (size_t)r0 * C, C,
                         1.0f, dv + (size_t)kmin * C3, C3);
             /* dP = dO[r0:r1] v[kmin:r1]^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nk, HS, 1.0f, dO + (size_t)r0 * C, C,
+            tg_gemm(false, false, true, nr, nk, HS, 1.0f, dO + (size_t)r0 * C, C,
                         v + (size_t)kmin * C3, C3, 0.0f, dSb, T);
             /* softmax backward: dS = P * (dP - sum_j P dP), masked entries (P = 0) give 0 */
             for (int t = r0; t < r1; t++) {
@@ -122,9 +120,9 @@ void tg_attention_backward(float *dqkv, float *scratch, const float *dout, const
                 for (int j = kmin; j < r1; j++) d[j] = p[j] * (d[j] - dot);
             }
             /* dq[r0:r1] += scale dS k[kmin:r1] ; dk[kmin:r1] += scale dS^T q[r0:r1] */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, HS, nk, scale, dSb, T, k + (size_t)kmin * C3,
+            tg_gemm(false, false, false, nr, HS, nk, scale, dSb, T, k + (size_t)kmin * C3,
                         C3, 1.0f, dq + (size_t)r0 * C3, C3);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, HS, nr, scale, dSb, T, q + (size_t)r0 * C3, C3,
+            tg_gemm(false, true, false, nk, HS, nr, scale, dSb, T, q + (size_t)r0 * C3, C3,
                         1.0f, dk + (size_t)kmin * C3, C3);
         }
     }

@@ -141,6 +141,18 @@ void tg_gelu_backward(float *dinp, const float *inp, const float *dout, size_t N
     }
 }
 
+void tg_gelu_backward_inplace(float *d, const float *inp, size_t N) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        float u = GELU_K * (x + 0.044715f * x * x * x);
+        float th = tg_tanhf(u);
+        float sech2 = 1.0f - th * th;
+        float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+        d[i] *= g;
+    }
+}
+
 /* ------------------------------------------------------------ residual */
 
 void tg_residual_forward(float *out, const float *a, const float *b, size_t N) {

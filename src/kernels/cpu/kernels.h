@@ -12,17 +12,29 @@
  *
  * Layouts: weights are Hugging Face Conv1D [in, out] (C, OC), so
  * matmul is out = inp @ weight + bias with no transpose. The tied LM head
- * uses wte (Vp, C), so logits = x @ wte^T (the _nt variants).
+ * uses wte (Vp, C), so logits = x @ wte^T (the _nt variants). The matmul
+ * kernels take `bf16`: false for fp32, true for bf16 multiplies (tg_gemm).
  *
  * Threading: OpenMP inside each kernel; matrix multiplies go through
- * OpenBLAS's OpenMP build (one thread pool). Every kernel may be called from
+ * tg_gemm (oneDNN or OpenBLAS, both on the OpenMP runtime: one thread pool). Every kernel may be called from
  * outside a parallel region only.
  */
 #ifndef TG_KERNELS_CPU_H
 #define TG_KERNELS_CPU_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* ---------------------------------------------------------- GEMM
+ * C (M, N) = alpha op(A) op(B) + beta C, row-major, cblas_sgemm's contract
+ * (op(A) is M x K, op(B) is K x N). fp32 goes through oneDNN's dnnl_sgemm
+ * where the build found oneDNN (its AVX-512 kernels measured about 2x
+ * OpenBLAS 0.3.21 here, which runs its Haswell kernels on this Zen 4), else
+ * cblas_sgemm; bf16 through tg_gemm_bf16 (inputs rounded to bf16, fp32 sums).
+ * Called inside an OpenMP parallel region it runs on the calling thread. */
+void tg_gemm(bool bf16, bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc);
 
 /* ---------------------------------------------------------- embedding
  * out[b,t,:] = wte[inp[b,t], :] + wpe[pos[b,t], :]
@@ -46,15 +58,20 @@ void tg_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
 /* ---------------------------------------------------------- matmul
  * out (N, OC) = inp (N, C) @ weight (C, OC) + bias (OC); bias may be NULL.
  * PyTorch: torch.addmm(bias, inp, weight) (HF Conv1D). Through cblas_sgemm. */
-void tg_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int C, int OC);
+void tg_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int C, int OC,
+                       bool bf16);
 /* out = residual + inp @ weight + bias: a projection and the residual add
  * after it in one pass (the GEMM accumulates onto residual + bias). */
 void tg_matmul_forward_residual(float *out, const float *residual, const float *inp, const float *weight,
-                                const float *bias, size_t N, int C, int OC);
+                                const float *bias, size_t N, int C, int OC, bool bf16);
 /* dinp += dout @ weight^T ; dweight += inp^T @ dout ; dbias += sum_rows(dout).
  * dinp, dbias may be NULL (not needed). */
 void tg_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                        const float *weight, size_t N, int C, int OC);
+                        const float *weight, size_t N, int C, int OC, bool bf16);
+/* The same with dinp overwritten (dinp = dout @ weight^T), dweight and dbias
+ * accumulated: saves zeroing the activation gradient first. */
+void tg_matmul_backward_set(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, size_t N, int C, int OC, bool bf16);
 /* Reference versions: plain loops (in double accumulation), for tests. */
 void tg_matmul_forward_naive(float *out, const float *inp, const float *weight, const float *bias, size_t N, int C,
                              int OC);
@@ -63,10 +80,10 @@ void tg_matmul_backward_naive(float *dinp, float *dweight, float *dbias, const f
 
 /* out (N, OC) = inp (N, C) @ weight^T with weight (OC, C): the tied LM head,
  * logits = x @ wte^T. PyTorch: F.linear(inp, weight). */
-void tg_matmul_forward_nt(float *out, const float *inp, const float *weight, size_t N, int C, int OC);
+void tg_matmul_forward_nt(float *out, const float *inp, const float *weight, size_t N, int C, int OC, bool bf16);
 /* dinp += dout @ weight ; dweight += dout^T @ inp. */
 void tg_matmul_backward_nt(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
-                           size_t N, int C, int OC);
+                           size_t N, int C, int OC, bool bf16);
 
 /* ---------------------------------------------------------- GELU (tanh)
  * out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
@@ -74,6 +91,8 @@ void tg_matmul_backward_nt(float *dinp, float *dweight, const float *dout, const
 void tg_gelu_forward(float *out, const float *inp, size_t N);
 /* dinp += gelu'(inp) * dout. */
 void tg_gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
+/* d = gelu'(inp) * d in place (the model's backward: no separate buffer). */
+void tg_gelu_backward_inplace(float *d, const float *inp, size_t N);
 
 /* ---------------------------------------------------------- residual
  * out = a + b. Backward: da += dout, db += dout. */

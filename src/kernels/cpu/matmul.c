@@ -1,16 +1,35 @@
 /*
- * matmul.c — fp32 matrix multiplies of the model through cblas_sgemm
- * (OpenBLAS, OpenMP build, so its threads are our OpenMP threads), in row-major
- * order with the transposes expressed as BLAS flags (never copied), plus
- * naive loop versions kept as the reference for tests.
+ * matmul.c — the model's matrix multiplies through tg_gemm (oneDNN's
+ * dnnl_sgemm, or cblas_sgemm from OpenBLAS's OpenMP build; tg_gemm_bf16 for
+ * bf16), in row-major order with the transposes expressed as GEMM flags
+ * (never copied), plus naive loop versions kept as the reference for tests.
  *
  * Legend: N rows (B*T), C input channels, OC output channels. Weights are HF
  * Conv1D [C, OC]; the LM head's wte is [OC, C] (the _nt pair).
  */
 #include <cblas.h>
 #include <string.h>
+#ifdef TG_HAVE_DNNL
+#include <dnnl.h>
+#endif
 
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/matmul_bf16.h"
+
+void tg_gemm(bool bf16, bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc) {
+    if (bf16) {
+        tg_gemm_bf16(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#ifdef TG_HAVE_DNNL
+    /* dnnl_sgemm is row-major with 'N'/'T' flags, like cblas_sgemm */
+    dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, alpha,
+                A, lda, B, ldb, beta, C, ldc);
+#endif
+}
 
 #define CBLOCK 16
 
@@ -29,7 +48,8 @@ static void bias_backward(float *dbias, const float *dout, size_t N, int OC) {
     }
 }
 
-void tg_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int C, int OC) {
+void tg_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int C, int OC,
+                       bool bf16) {
     float beta = 0.0f;
     if (bias) {
         /* out = bias broadcast, then out += inp @ weight (beta 1): no extra pass later. */
@@ -37,41 +57,49 @@ void tg_matmul_forward(float *out, const float *inp, const float *weight, const 
         for (size_t n = 0; n < N; n++) memcpy(out + n * OC, bias, (size_t)OC * sizeof *out);
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, OC, C, 1.0f, inp, C, weight, OC, beta, out, OC);
+    tg_gemm(bf16, false, false, (int)N, OC, C, 1.0f, inp, C, weight, OC, beta, out, OC);
 }
 
 void tg_matmul_forward_residual(float *out, const float *residual, const float *inp, const float *weight,
-                                const float *bias, size_t N, int C, int OC) {
+                                const float *bias, size_t N, int C, int OC, bool bf16) {
 #pragma omp parallel for schedule(static)
     for (size_t n = 0; n < N; n++) {
         const float *r = residual + n * OC;
         float *o = out + n * OC;
         for (int j = 0; j < OC; j++) o[j] = r[j] + (bias ? bias[j] : 0.0f);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, OC, C, 1.0f, inp, C, weight, OC, 1.0f, out, OC);
+    tg_gemm(bf16, false, false, (int)N, OC, C, 1.0f, inp, C, weight, OC, 1.0f, out, OC);
 }
 
-void tg_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                        const float *weight, size_t N, int C, int OC) {
-    if (dinp) /* (N, C) += (N, OC) @ (C, OC)^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, C, OC, 1.0f, dout, OC, weight, OC, 1.0f, dinp,
-                    C);
+static void matmul_backward(float *dinp, float dinp_beta, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const float *weight, size_t N, int C, int OC, bool bf16) {
+    if (dinp) /* (N, C) (+)= (N, OC) @ (C, OC)^T */
+        tg_gemm(bf16, false, true, (int)N, C, OC, 1.0f, dout, OC, weight, OC, dinp_beta, dinp, C);
     /* (C, OC) += (N, C)^T @ (N, OC) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, OC, (int)N, 1.0f, inp, C, dout, OC, 1.0f, dweight, OC);
+    tg_gemm(bf16, true, false, C, OC, (int)N, 1.0f, inp, C, dout, OC, 1.0f, dweight, OC);
     if (dbias) bias_backward(dbias, dout, N, OC);
 }
 
-void tg_matmul_forward_nt(float *out, const float *inp, const float *weight, size_t N, int C, int OC) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
+void tg_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *weight, size_t N, int C, int OC, bool bf16) {
+    matmul_backward(dinp, 1.0f, dweight, dbias, dout, inp, weight, N, C, OC, bf16);
+}
+
+void tg_matmul_backward_set(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, size_t N, int C, int OC, bool bf16) {
+    matmul_backward(dinp, 0.0f, dweight, dbias, dout, inp, weight, N, C, OC, bf16);
+}
+
+void tg_matmul_forward_nt(float *out, const float *inp, const float *weight, size_t N, int C, int OC, bool bf16) {
+    tg_gemm(bf16, false, true, (int)N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
 }
 
 void tg_matmul_backward_nt(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
-                           size_t N, int C, int OC) {
+                           size_t N, int C, int OC, bool bf16) {
     if (dinp) /* (N, C) += (N, OC) @ (OC, C) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp,
-                    C);
+        tg_gemm(bf16, false, false, (int)N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
     /* (OC, C) += (N, OC)^T @ (N, C) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, (int)N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    tg_gemm(bf16, true, false, OC, C, (int)N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
 }
 
 /* ------------------------------------------------------------ reference */
