@@ -205,6 +205,8 @@ await badChat('a prompt longer than the context', { messages: [{ role: 'user', c
 
 // a client that disconnects mid-stream: its generation is cancelled
 {
+  // start from an idle server (the silent client above may still be winding down)
+  for (let i = 0; i < 100 && (await metric('truthgpt_running_requests')) > 0; i++) await sleep(100);
   const before = await metric('truthgpt_requests_cancelled_total');
   const body = JSON.stringify({ messages: msgs, max_tokens: cap, stream: true, temperature: 1, seed: 1 });
   await new Promise((resolve) => {
@@ -223,6 +225,30 @@ await badChat('a prompt longer than the context', { messages: [{ role: 'user', c
   }
   check(after === before + 1 && running === 0, 'a client that disconnects mid-stream has its request cancelled', { before, after, running });
   await health('a client that disconnects mid-stream');
+}
+
+// the same for a client that gives up on a non-streamed request: a greedy
+// reply runs to the end of the context (the tiny model's greedy text has no
+// end-of-text), and the client leaves 15 ms in. Several tries, because a fast
+// machine may finish the reply before the server notices; one must cancel.
+{
+  let cancelledOnce = false, tries = [];
+  for (let t = 0; t < 6 && !cancelledOnce; t++) {
+    for (let i = 0; i < 100 && (await metric('truthgpt_running_requests')) > 0; i++) await sleep(50);
+    const before = await metric('truthgpt_requests_cancelled_total');
+    const body = JSON.stringify({ messages: msgs, max_tokens: cap, temperature: 0 });
+    const r = await request('POST', chatPath, { headers: json, body, timeout: 15 });
+    let after = before, running = 1;
+    for (let i = 0; i < 40 && running > 0; i++) {
+      await sleep(50);
+      running = await metric('truthgpt_running_requests');
+    }
+    after = await metric('truthgpt_requests_cancelled_total');
+    tries.push({ status: r.status, cancelled: after - before, running });
+    if (r.status === -1 && after === before + 1 && running === 0) cancelledOnce = true;
+  }
+  check(cancelledOnce, 'a client that gives up on a non-streamed request has it cancelled', tries);
+  await health('a client that gives up on a non-streamed request');
 }
 
 // 100 concurrent streaming requests: each is served or refused with 429, none hangs
