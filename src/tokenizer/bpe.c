@@ -305,6 +305,8 @@ struct tg_encoder {
     uint64_t *heap;
     size_t cap;
     /* cache of pre-token -> ids */
+    size_t *snext; /* (n_specials) next occurrence of each special token */
+    int snext_cap;
     cache_entry *ct;
     size_t ccap, cused;
     int32_t *cids;
@@ -331,6 +333,7 @@ void tg_encoder_free(tg_encoder *e) {
     free(e->heap);
     free(e->ct);
     free(e->cids);
+    free(e->snext);
     free(e);
 }
 
@@ -622,8 +625,14 @@ int tg_encoder_encode(tg_encoder *e, const char *text, size_t len, int allow_spe
     } else {
         /* next occurrence of each special at or after the cursor, recomputed
          * only when the cursor passes it */
-        size_t next[16];
-        int ns = t->n_specials < 16 ? t->n_specials : 16;
+        int ns = t->n_specials;
+        if (ns > e->snext_cap) {
+            size_t *g = realloc(e->snext, (size_t)ns * sizeof *g);
+            if (!g) return tg_error_set(TG_ERR_RUNTIME, "out of memory");
+            e->snext = g;
+            e->snext_cap = ns;
+        }
+        size_t *next = e->snext;
         for (int k = 0; k < ns; k++) next[k] = (size_t)-1 - 1; /* unknown */
         size_t pos = 0;
         while (pos < len) {
