@@ -49,7 +49,7 @@ int tg_cmd_eval(int argc, char **argv) {
     int T = ctx ? ctx : (cfg ? cfg->n_ctx : 0);
     if (rc == TG_OK && T > cfg->n_ctx)
         rc = tg_error_set(TG_ERR_INPUT, "--ctx %d is longer than the model's context of %d", T, cfg->n_ctx);
-    if (rc == TG_OK) rc = tg_loader_open(&l, data, "val", batch, T, 1, 0, 0);
+    if (rc == TG_OK) rc = tg_loader_open(&l, data, tg_shards_with_prefix(data, "val") ? "val" : NULL, batch, T, 1, 0, 0);
     if (rc == TG_OK && l.ts.vocab_size > cfg->vocab_size)
         rc = tg_error_set(TG_ERR_INPUT, "--data %s: vocabulary of %d is larger than the model's %d", data, l.ts.vocab_size,
                           cfg->vocab_size);

@@ -182,24 +182,6 @@ static char *find_tokenizer(const char *data) {
     return NULL;
 }
 
-/* Does DIR hold val-*.tok shards? */
-static int has_val_shards(const char *dir) {
-    if (!tg_path_is_dir(dir)) return 0;
-    tg_token_stream ts;
-    if (tg_token_stream_open(&ts, dir, "val") != TG_OK) {
-        tg_error_clear();
-        return 0;
-    }
-    /* tg_token_stream_open falls back to all *.tok: check the names. */
-    int ok = 1;
-    for (int i = 0; i < ts.n_shards && ok; i++) {
-        const char *b = strrchr(ts.shards[i].path, '/');
-        ok = strncmp(b ? b + 1 : ts.shards[i].path, "val-", 4) == 0;
-    }
-    tg_token_stream_close(&ts);
-    return ok;
-}
-
 int tg_cmd_train(int argc, char **argv) {
     train_flags f = {
         .preset = "tiny", .shuffle = "on", .dtype = "fp32", .batch = 8, .accum = 1, .warmup = 100, .eval_every = 100,
@@ -312,12 +294,14 @@ int tg_cmd_train(int argc, char **argv) {
     if (rc == TG_OK && T > cfg.n_ctx)
         rc = tg_error_set(TG_ERR_INPUT, "--ctx %d is longer than the model's context of %d", T, cfg.n_ctx);
     int shuffle = strcmp(f.shuffle, "on") == 0;
-    if (rc == TG_OK) rc = tg_loader_open(&train, f.data, "train", f.batch, T, f.accum, shuffle, (uint64_t)f.seed);
+    if (rc == TG_OK)
+        rc = tg_loader_open(&train, f.data, tg_shards_with_prefix(f.data, "train") ? "train" : NULL, f.batch, T, f.accum,
+                            shuffle, (uint64_t)f.seed);
     if (rc == TG_OK) {
         if (f.val_data) {
-            rc = tg_loader_open(&val, f.val_data, "val", f.batch, T, 1, 0, 0);
+            rc = tg_loader_open(&val, f.val_data, tg_shards_with_prefix(f.val_data, "val") ? "val" : NULL, f.batch, T, 1, 0, 0);
             have_val = rc == TG_OK;
-        } else if (has_val_shards(f.data)) {
+        } else if (tg_shards_with_prefix(f.data, "val")) {
             rc = tg_loader_open(&val, f.data, "val", f.batch, T, 1, 0, 0);
             have_val = rc == TG_OK;
         }

@@ -6,6 +6,7 @@
  */
 #include "train/loader.h"
 
+#include <dirent.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -102,4 +103,19 @@ int tg_loader_next(void *ctx, int64_t k, tg_batch *out) {
     out->B = l->B;
     out->T = l->T;
     return TG_OK;
+}
+
+int tg_shards_with_prefix(const char *dir, const char *prefix) {
+    DIR *d = tg_path_is_dir(dir) ? opendir(dir) : NULL;
+    if (!d) return 0;
+    size_t pl = strlen(prefix);
+    int found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        found = n > pl + 5 && strncmp(e->d_name, prefix, pl) == 0 && e->d_name[pl] == '-' &&
+                strcmp(e->d_name + n - 4, ".tok") == 0;
+    }
+    closedir(d);
+    return found;
 }

@@ -40,6 +40,10 @@ int64_t tg_loader_window_start(const tg_loader *l, int64_t k);
 /* Fills out with micro-batch k (a tg_next_batch_fn: ctx is the loader). */
 int tg_loader_next(void *ctx, int64_t k, tg_batch *out);
 
+/* True if directory dir holds <prefix>-*.tok files (tg_token_stream_open
+ * falls back to all *.tok when none match; callers that care ask first). */
+int tg_shards_with_prefix(const char *dir, const char *prefix);
+
 /* A keyed bijection of [0, n) (Feistel network with cycle walking):
  * O(1) memory, so any window count works. Exposed for the tests. */
 int64_t tg_permute_index(int64_t i, int64_t n, uint64_t key);
