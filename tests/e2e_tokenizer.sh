@@ -106,6 +106,12 @@ for split, idfile in (("train", sys.argv[2]), ("val", sys.argv[3])):
 EOF
 done
 cmp -s "$W/shards_t/tokenizer.json" "$W/trained/tokenizer.json" || fail "tokenize did not copy the tokenizer.json"
+# the same shards whatever the thread count
+"$TG" tokenize "$W/corpus" --tokenizer "$W/trained/tokenizer.json" --out "$W/shards_t2" --threads 2 > /dev/null
+for f in train-000000.tok val-000000.tok; do cmp -s "$W/shards_t/$f" "$W/shards_t2/$f" || fail "$f differs between 1 and 2 threads"; done
+# a rerun with bigger shards into the same directory leaves no stale shard behind
+"$TG" tokenize "$W/corpus" --tokenizer $GPT2 --out "$W/shards" --threads 2 > /dev/null 2> "$W/rerun.err"
+[ "$(ls "$W/shards" | grep -c '^train-')" = 1 ] || fail "stale shards left: $(ls "$W/shards")"
 
 echo "== @huggingface/transformers reads our tokenizer.json files"
 mkdir -p "$W/hf_gpt2" "$W/hf_trained"
