@@ -514,8 +514,8 @@ static void test_split_and_threads(void) {
     o.threads = 2;
     CHECK(run1(&o, "s1.txt", "cs1b", &st) == TG_OK);
     char *a1 = tmp_path("cs1/train.jsonl"), *a2 = tmp_path("cs1b/train.jsonl");
-    char *x1, *x2;
-    size_t l1, l2;
+    char *x1 = NULL, *x2 = NULL;
+    size_t l1 = 0, l2 = 1;
     CHECK(tg_read_file(a1, &x1, &l1) == TG_OK && tg_read_file(a2, &x2, &l2) == TG_OK);
     CHECK(l1 == l2 && memcmp(x1, x2, l1) == 0);
     free(x1);
@@ -526,8 +526,8 @@ static void test_split_and_threads(void) {
     /* Every val document of the second run is a val document of the first. */
     docs v1, v2;
     char *p1 = tmp_path("cs1/val.jsonl");
-    char *all;
-    size_t al;
+    char *all = NULL;
+    size_t al = 0;
     CHECK(tg_read_file(p1, &all, &al) == TG_OK);
     free(p1);
     CHECK(read_docs("cs2", "val.jsonl", &v2));
@@ -590,8 +590,8 @@ static void test_bad_input(void) {
 
     /* A failed run into an existing corpus leaves it as it was. */
     char *old_path = tmp_path("cnul/train.jsonl");
-    char *before, *after;
-    size_t lb, la;
+    char *before = NULL, *after = NULL;
+    size_t lb = 0, la = 1;
     CHECK(tg_read_file(old_path, &before, &lb) == TG_OK);
     o.strict = 1;
     CHECK(run1(&o, "nul.txt", "cnul", &st) == TG_ERR_INPUT);
