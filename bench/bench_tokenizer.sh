@@ -11,7 +11,8 @@
 # wall-clock second and per CPU second: on a shared machine the CPU figure is
 # the fair one (it does not count time spent waiting for a core).
 #
-# usage: bash bench/bench_tokenizer.sh [path/to/truthgpt] [--mb 40] [--train-mb 100] [--skip-train] [--skip-js]
+# usage: bash bench/bench_tokenizer.sh [path/to/truthgpt] [--mb 40] [--train-mb 100]
+#        [--skip-encode] [--skip-train] [--skip-js]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TG=build/truthgpt
@@ -19,13 +20,15 @@ MB=40
 TRAIN_MB=100
 SKIP_TRAIN=0
 SKIP_JS=0
+SKIP_ENCODE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --mb) MB=$2; shift 2 ;;
         --train-mb) TRAIN_MB=$2; shift 2 ;;
         --skip-train) SKIP_TRAIN=1; shift ;;
         --skip-js) SKIP_JS=1; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --skip-encode) SKIP_ENCODE=1; shift ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) TG=$1; shift ;;
     esac
 done
@@ -37,7 +40,11 @@ mkdir -p "$CACHE"
 FORT=/usr/share/games/fortunes
 [ -d $FORT ] || { echo "bench_tokenizer: $FORT missing (scripts/setup.sh installs fortunes)" >&2; exit 2; }
 
+RES="$CACHE/results.jsonl"
+: > "$RES"
+
 # ---- 1. encoding
+if [ $SKIP_ENCODE = 0 ]; then
 TEXT="$CACHE/english-${MB}mb.txt"
 if [ ! -f "$TEXT" ]; then
     python3 - "$FORT" "$TEXT" "$MB" <<'EOF'
@@ -62,14 +69,13 @@ with open(out, "wb") as o:
 EOF
 fi
 echo "encoding $(du -m "$TEXT" | cut -f1) MB of English text with GPT-2's vocabulary ($TEXT)" >&2
-RES="$CACHE/results.jsonl"
-: > "$RES"
 "$TG" tokenizer bench --tokenizer $GPT2 "$TEXT" --threads 1 --json | tee -a "$RES"
 "$TG" tokenizer bench --tokenizer $GPT2 "$TEXT" --threads 2 --json | tee -a "$RES"
 if [ $SKIP_JS = 0 ]; then
     node bench/bench_tokenizer.mjs "$TEXT" tiktoken js-tiktoken | tee -a "$RES"
 else
     node bench/bench_tokenizer.mjs "$TEXT" tiktoken | tee -a "$RES"
+fi
 fi
 
 # ---- 2. training
@@ -80,30 +86,32 @@ if [ $SKIP_TRAIN = 0 ]; then
 import gzip, json, os, sys
 out, mb, fort = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 limit = mb * 1000000
+# a mix, so the vocabulary is real work: prose, manuals, code
+shares = [(fort, 0.05), ("/usr/share/doc", 0.35), ("/usr/share/man", 0.2), ("/usr/lib/python3", 0.25),
+          ("/usr/include", 0.15)]
 n = 0
-def files():
-    for root in ("/usr/share/doc", fort, "/usr/share/man", "/usr/lib/python3", "/usr/include"):
+with open(out, "w") as o:
+    for root, share in shares:
+        quota, got = share * limit, 0
         for dp, dn, fn in sorted(os.walk(root)):
             dn.sort()
             for f in sorted(fn):
-                yield os.path.join(dp, f)
-with open(out, "w") as o:
-    for p in files():
-        if n >= limit:
-            break
-        try:
-            raw = gzip.open(p).read() if p.endswith(".gz") else open(p, "rb").read()
-        except Exception:
-            continue
-        if b"\0" in raw[:4096]:
-            continue  # binary
-        t = raw.decode("utf-8", "replace")
-        for k in range(0, len(t), 20000):  # documents of at most 20k characters
-            doc = t[k:k + 20000]
-            if doc.strip():
-                line = json.dumps({"text": doc}) + "\n"
-                o.write(line)
-                n += len(doc.encode())
+                if got >= quota:
+                    break
+                p = os.path.join(dp, f)
+                try:
+                    raw = gzip.open(p).read() if p.endswith(".gz") else open(p, "rb").read()
+                except Exception:
+                    continue
+                if b"\0" in raw[:4096] or p.endswith((".dat", ".u8")):
+                    continue  # binary, or a fortune index
+                t = raw.decode("utf-8", "replace")
+                for k in range(0, len(t), 20000):  # documents of at most 20k characters
+                    doc = t[k:k + 20000]
+                    if doc.strip():
+                        o.write(json.dumps({"text": doc}) + "\n")
+                        got += len(doc.encode())
+        n += got
 EOF
     fi
     echo "training a 32768-token vocabulary on $(du -m "$CORPUS" | cut -f1) MB of JSONL ($CORPUS), 2 threads" >&2
