@@ -42,6 +42,172 @@ static void expect_bad(const char *what, const char *hdr, size_t ndata, const ch
     if (rc == TG_OK) tg_safetensors_close(&st);
 }
 
+static void make_dir(const char *path) { CHECK(tg_mkdirs(path) == TG_OK); }
+
+/* Writes a safetensors file holding every tensor of src (a checkpoint's
+ * model.safetensors) renamed/converted the way HF's gpt2 files are: no
+ * "transformer." prefix, F16 data, plus h.N.attn.bias and lm_head.weight. */
+static void write_hf_style(const char *src, const char *dst, int n_layer) {
+    tg_safetensors st;
+    CHECK(tg_safetensors_open(&st, src) == TG_OK);
+    int n = st.n_tensors;
+    tg_st_entry *e = calloc((size_t)n + (size_t)n_layer + 1, sizeof *e);
+    uint16_t **bufs = calloc((size_t)n, sizeof *bufs);
+    float *mask = calloc(64, sizeof(float));
+    for (int i = 0; i < n; i++) {
+        const tg_st_tensor *t = &st.tensors[i];
+        e[i].name = t->name + strlen("transformer.");
+        e[i].dtype = TG_ST_F16;
+        e[i].ndim = t->ndim;
+        memcpy(e[i].shape, t->shape, sizeof t->shape);
+        bufs[i] = malloc((size_t)t->numel * 2 + 2);
+        /* fp32 -> fp16 by truncation of values that are exact in fp16
+         * (the source holds such values, see below). */
+        const float *f = t->data;
+        for (int64_t j = 0; j < t->numel; j++) {
+            float v;
+            memcpy(&v, &f[j], 4);
+            uint32_t b;
+            memcpy(&b, &v, 4);
+            uint32_t sign = (b >> 16) & 0x8000u;
+            int32_t ex = (int32_t)((b >> 23) & 0xff) - 127 + 15;
+            uint16_t h = v == 0 ? (uint16_t)sign : (uint16_t)(sign | (uint32_t)ex << 10 | ((b >> 13) & 0x3ff));
+            bufs[i][j] = h;
+        }
+        e[i].data = bufs[i];
+    }
+    char names[8][32];
+    for (int l = 0; l < n_layer && l < 8; l++) {
+        snprintf(names[l], sizeof names[l], "h.%d.attn.bias", l);
+        e[n + l] = (tg_st_entry){names[l], TG_ST_F32, 4, {1, 1, 8, 8}, mask};
+    }
+    const tg_st_tensor *wte = tg_safetensors_find(&st, "transformer.wte.weight");
+    e[n + n_layer] = (tg_st_entry){"lm_head.weight", TG_ST_F16, 2, {wte->shape[0], wte->shape[1]}, NULL};
+    /* lm_head shares wte's bytes */
+    for (int i = 0; i < n; i++)
+        if (strcmp(st.tensors[i].name, "transformer.wte.weight") == 0) e[n + n_layer].data = bufs[i];
+    CHECK(tg_safetensors_write(dst, e, n + n_layer + 1, NULL, NULL, 0) == TG_OK);
+    for (int i = 0; i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(e);
+    free(mask);
+    tg_safetensors_close(&st);
+}
+
+static void test_checkpoints(void) {
+    tg_config cfg = {.n_layer = 2, .n_head = 2, .n_embd = 16, .n_ctx = 8, .vocab_size = 70, .ln_eps = 1e-5f, .eos_id = 69};
+    CHECK(tg_config_validate(&cfg) == TG_OK);
+    tg_model *m;
+    CHECK(tg_model_init(&m, &cfg) == TG_OK);
+    tg_model_init_weights(m, 5);
+    size_t n;
+    float *p = tg_model_param_memory(m, &n);
+    /* Round every weight to a value exact in fp16 (|x| in [2^-14, 2^15),
+     * 10 mantissa bits) so the F16 copy below must load back bit-exactly. */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &p[i], 4);
+        b &= 0xffffe000u;
+        memcpy(&p[i], &b, 4);
+        if (p[i] != 0 && fabsf(p[i]) < 1e-4f) p[i] = 0;
+    }
+    char run[300], ck[300], path[400], out[400];
+    snprintf(run, sizeof run, "%s/run", g_dir);
+    make_dir(run);
+    float *m1 = calloc(n, sizeof(float)), *v2 = calloc(n, sizeof(float));
+    for (size_t i = 0; i < n; i++) m1[i] = (float)i * 0.5f, v2[i] = (float)i * 0.25f;
+    /* Padded vocabulary rows (70..127) are not in the files: zero them in
+     * the moments as the trainer's would be. */
+    for (size_t i = 70 * 16; i < 128 * 16; i++) m1[i] = v2[i] = 0;
+    tg_checkpoint_extras x = {m1, v2, "{\"step\": 3}", "{\"manifest\": 1}", NULL};
+    CHECK(tg_checkpoint_save(run, 3, m, &x, ck, sizeof ck) == TG_OK);
+    CHECK(strstr(ck, "checkpoint-3") != NULL);
+    snprintf(path, sizeof path, "%s/model.safetensors", ck);
+    tg_safetensors st;
+    CHECK(tg_safetensors_open(&st, path) == TG_OK);
+    CHECK_EQ_INT(st.n_tensors, 4 + 12 * 2);
+    const tg_st_tensor *t = tg_safetensors_find(&st, "transformer.wte.weight");
+    CHECK(t && t->shape[0] == 70 && t->shape[1] == 16); /* true V rows, not 128 */
+    t = tg_safetensors_find(&st, "transformer.h.1.attn.c_attn.weight");
+    CHECK(t && t->shape[0] == 16 && t->shape[1] == 48);
+    t = tg_safetensors_find(&st, "transformer.h.0.mlp.c_proj.weight");
+    CHECK(t && t->shape[0] == 64 && t->shape[1] == 16);
+    tg_safetensors_close(&st);
+
+    /* Load back: bit-exact parameters; moments too. */
+    tg_model *m2;
+    CHECK(tg_model_load(&m2, run) == TG_OK); /* the run dir resolves to checkpoint-3 */
+    size_t n2;
+    float *p2 = tg_model_param_memory(m2, &n2);
+    CHECK(n2 == n && memcmp(p, p2, n * sizeof(float)) == 0);
+    CHECK(tg_model_config(m2)->vocab_size == 70 && tg_model_config(m2)->eos_id == 69 && tg_model_config(m2)->n_ctx == 8);
+    float *r1 = malloc(n * sizeof(float)), *r2 = malloc(n * sizeof(float));
+    CHECK(tg_checkpoint_load_optimizer(ck, m2, r1, r2) == TG_OK);
+    CHECK(memcmp(r1, m1, n * sizeof(float)) == 0 && memcmp(r2, v2, n * sizeof(float)) == 0);
+    tg_model_free(m2);
+
+    /* Hugging Face's own layout (F16, no prefix, extras) loads to the same weights. */
+    char hf[300];
+    snprintf(hf, sizeof hf, "%s/hf", g_dir);
+    make_dir(hf);
+    snprintf(out, sizeof out, "%s/model.safetensors", hf);
+    write_hf_style(path, out, 2);
+    char cfgsrc[400], cfgdst[400];
+    snprintf(cfgsrc, sizeof cfgsrc, "%s/config.json", ck);
+    snprintf(cfgdst, sizeof cfgdst, "%s/config.json", hf);
+    char *text;
+    size_t len;
+    CHECK(tg_read_file(cfgsrc, &text, &len) == TG_OK);
+    CHECK(tg_write_file_atomic(cfgdst, text, len) == TG_OK);
+    free(text);
+    CHECK(tg_model_load(&m2, hf) == TG_OK);
+    p2 = tg_model_param_memory(m2, &n2);
+    int same = 1;
+    for (size_t i = 0; i < n && same; i++) same = p[i] == p2[i];
+    CHECK(same);
+    tg_model_free(m2);
+
+    /* A missing tensor and a mis-shaped one are named. */
+    tg_st_entry one = {"transformer.wte.weight", TG_ST_F32, 2, {70, 16}, p};
+    CHECK(tg_safetensors_write(out, &one, 1, NULL, NULL, 0) == TG_OK);
+    CHECK(tg_model_load(&m2, hf) == TG_ERR_INPUT);
+    CHECK(strstr(tg_error_message(), "model.safetensors") && strstr(tg_error_message(), "transformer.wpe.weight") &&
+          strstr(tg_error_message(), "missing"));
+    one.shape[0] = 64, one.shape[1] = 16; /* 64 rows: the right count of bytes is not enough */
+    CHECK(tg_safetensors_write(out, &one, 1, NULL, NULL, 0) == TG_OK);
+    CHECK(tg_model_load(&m2, hf) == TG_ERR_INPUT);
+    CHECK(strstr(tg_error_message(), "transformer.wte.weight") && strstr(tg_error_message(), "[64, 16]") &&
+          strstr(tg_error_message(), "[70, 16]"));
+    one.dtype = TG_ST_I32, one.shape[0] = 70;
+    CHECK(tg_safetensors_write(out, &one, 1, NULL, NULL, 0) == TG_OK);
+    CHECK(tg_model_load(&m2, hf) == TG_ERR_INPUT && strstr(tg_error_message(), "dtype I32"));
+
+    /* Resolution: newest complete checkpoint; .tmp and incomplete ones are ignored. */
+    CHECK(tg_checkpoint_save(run, 12, m, NULL, NULL, 0) == TG_OK);
+    snprintf(path, sizeof path, "%s/checkpoint-40.tmp", run);
+    make_dir(path); /* a save interrupted by a crash */
+    snprintf(path, sizeof path, "%s/checkpoint-30", run);
+    make_dir(path); /* no files: incomplete */
+    snprintf(path, sizeof path, "%s/checkpoint-7x", run);
+    make_dir(path);
+    CHECK(tg_checkpoint_resolve(run, out, sizeof out) == TG_OK);
+    snprintf(path, sizeof path, "%s/checkpoint-12", run);
+    CHECK(strcmp(out, path) == 0);
+    CHECK(tg_checkpoint_resolve(g_dir, out, sizeof out) == TG_ERR_INPUT && strstr(tg_error_message(), g_dir));
+    /* Saving the same step again replaces it whole. */
+    CHECK(tg_checkpoint_save(run, 12, m, &x, NULL, 0) == TG_OK);
+    snprintf(path, sizeof path, "%s/checkpoint-12/trainer_state.json", run);
+    CHECK(tg_path_exists(path));
+    snprintf(path, sizeof path, "%s/checkpoint-12.tmp", run);
+    CHECK(!tg_path_exists(path));
+
+    free(r1);
+    free(r2);
+    free(m1);
+    free(v2);
+    tg_model_free(m);
+}
+
 int main(void) {
     CHECK(mkdtemp(g_dir) != NULL);
     char path[256];
@@ -152,6 +318,8 @@ int main(void) {
     fclose(f);
     CHECK(tg_safetensors_open(&st, path) == TG_ERR_INPUT && strstr(tg_error_message(), "too short"));
     CHECK(tg_safetensors_open(&st, "/nonexistent/x.safetensors") == TG_ERR_INPUT);
+
+    test_checkpoints();
 
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
