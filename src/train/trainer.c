@@ -30,7 +30,13 @@
 
 static volatile sig_atomic_t g_stop_signal = 0;
 
-static void on_signal(int sig) { g_stop_signal = sig; }
+/* The first Ctrl-C/SIGTERM asks for a checkpoint and a clean stop at the end
+ * of the current step; the handler then steps aside, so a second one ends
+ * the process at once (signal() is async-signal-safe). */
+static void on_signal(int sig) {
+    g_stop_signal = sig;
+    signal(sig, SIG_DFL);
+}
 
 void tg_trainer_install_signals(void) {
     struct sigaction sa;
