@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <string.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 #include "core/core.h"
 #include "test_util.h"
@@ -212,6 +213,57 @@ int main(void) {
     }
     CHECK_EQ_INT(rt_ok, 2000);
 
+    /* random bytes: encode accepts exactly the valid UTF-8 (utf8proc decides
+     * independently) and round-trips it */
+    int agree = 0, valid_seen = 0;
+    for (int i = 0; i < 3000; i++) {
+        size_t len = 1 + tg_rng_next(&r) % 8;
+        for (size_t k = 0; k < len; k++) {
+            uint64_t x = tg_rng_next(&r);
+            /* mostly ASCII and lead/continuation bytes, so valid strings occur */
+            buf[k] = (char)(x % 3 == 0 ? 0x20 + (x >> 8) % 0x5F : x % 3 == 1 ? 0x80 + (x >> 8) % 0x40 : 0xC2 + (x >> 8) % 0x33);
+        }
+        int valid = 1;
+        for (size_t k = 0; k < len && valid;) {
+            utf8proc_int32_t cp;
+            utf8proc_ssize_t l = utf8proc_iterate((const utf8proc_uint8_t *)buf + k, (utf8proc_ssize_t)(len - k), &cp);
+            if (l <= 0) valid = 0;
+            else k += (size_t)l;
+        }
+        ids = NULL;
+        int rc = tg_tokenizer_encode(gpt2, buf, len, 0, &ids, &m);
+        char *txt = NULL;
+        size_t tl = 0;
+        if (valid && rc == TG_OK && tg_tokenizer_decode(gpt2, ids, m, &txt, &tl) == TG_OK && tl == len &&
+            memcmp(txt, buf, len) == 0)
+            agree++;
+        if (!valid && rc == TG_ERR_INPUT) agree++;
+        valid_seen += valid;
+        free(ids);
+        free(txt);
+    }
+    CHECK_EQ_INT(agree, 3000);
+    CHECK(valid_seen > 100);
+
+    /* a 1 MB word (the heap merge; quadratic work would not finish) */
+    size_t big = 1 << 20;
+    char *word = malloc(big);
+    for (size_t k = 0; k < big; k++) word[k] = (char)('a' + (k * 7 + k / 13) % 26);
+    char *txt = NULL;
+    size_t tl = 0;
+    CHECK(tg_tokenizer_encode(gpt2, word, big, 0, &ids, &m) == TG_OK);
+    CHECK(m > 1000 && m < big * 3 / 4); /* merges happened */
+    printf("1 MB word: %zu tokens; %d of 3000 random byte strings valid UTF-8\n", m, valid_seen);
+    CHECK(tg_tokenizer_decode(gpt2, ids, m, &txt, &tl) == TG_OK && tl == big && memcmp(txt, word, big) == 0);
+    free(ids);
+    free(txt);
+    memset(word, ' ', big); /* and a 1 MB run of spaces */
+    CHECK(tg_tokenizer_encode(gpt2, word, big, 0, &ids, &m) == TG_OK);
+    CHECK(tg_tokenizer_decode(gpt2, ids, m, &txt, &tl) == TG_OK && tl == big && memcmp(txt, word, big) == 0);
+    free(ids);
+    free(txt);
+    free(word);
+
     /* bad input */
     CHECK(tg_tokenizer_encode(gpt2, "ab\xff" "cd", 5, 0, &ids, &m) == TG_ERR_INPUT);
     CHECK(strstr(tg_error_message(), "invalid UTF-8") != NULL);
@@ -219,7 +271,6 @@ int main(void) {
     CHECK(tg_tokenizer_encode(gpt2, "\xed\xa0\x80", 3, 0, &ids, &m) == TG_ERR_INPUT); /* surrogate */
     CHECK(tg_tokenizer_encode(gpt2, "\xe4\xb8", 2, 0, &ids, &m) == TG_ERR_INPUT);     /* truncated */
     int32_t bad_id[2] = {1, 50257};
-    char *txt;
     CHECK(tg_tokenizer_decode(gpt2, bad_id, 2, &txt, NULL) == TG_ERR_INPUT);
     tg_tokenizer *t = NULL;
     CHECK(tg_tokenizer_load(&t, "/nonexistent/tokenizer.json") == TG_ERR_INPUT);
