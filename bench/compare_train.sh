@@ -40,12 +40,12 @@ import json, sys
 o = json.load(open(sys.argv[1])); t = json.load(open(sys.argv[2]))
 print(f"{o['preset']:<7} {o['dtype']:<5} {o['tok_per_s']:>10.0f} {100*o['mfu']:>6.1f}% {o['peak_gflops']:>8.1f} "
       f"{o['peak_rss_mb']:>7.0f}/{o['expected_mb']:<6.0f} {o['loss']:>7.3f} | {t['tok_per_s']:>10.0f} {t['peak_rss_mb']:>8.0f} "
-      f"{t['loss']:>7.3f} | {o['tok_per_s']/t['tok_per_s']:>5.2f}x  {sys.argv[3]}/{sys.argv[4]}")
+      f"{t['loss']:>7.3f} | {o['tok_per_s']/t['tok_per_s']:>5.2f}x {o['tok_per_cpu_s']/t['tok_per_cpu_s']:>5.2f}x  {sys.argv[3]}/{sys.argv[4]}")
 PY
 )")
   done
 done
 echo
-echo "                      truthgpt                                          |        pytorch              | ours/pt  load"
-echo "preset  dtype      tok/s    MFU  peak GF/s  RSS/expected MB   loss |      tok/s   RSS MB    loss |         (ours/pt)"
+echo "                      truthgpt                                          |        pytorch              | ours/pt: tok/s  tok/CPU-s  load"
+echo "preset  dtype      tok/s    MFU  peak GF/s  RSS/expected MB   loss |      tok/s   RSS MB    loss |                        (ours/pt)"
 for r in "${rows[@]}"; do echo "$r"; done

@@ -147,21 +147,22 @@ def main():
 
     for s in range(warm):
         step(s)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for s in range(warm, warm + a.steps):
         loss = step(s)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     tok_s = a.steps * B * T / dt
     n_params = sum(p.numel() for p in model.parameters()) - model.wpe.weight.numel()
     flops_tok = 6 * n_params + 12 * L * C * T
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"pytorch {torch.__version__} {a.preset} {a.dtype} B={B} T={T} V={V} threads={a.threads}: "
           f"{tok_s:.0f} tokens/s, {dt / a.steps * 1e3:.0f} ms/step, {flops_tok * tok_s / 1e9:.1f} GFLOP/s, "
-          f"loss {loss:.4f}, peak RSS {rss:.0f} MB")
+          f"loss {loss:.4f}, peak RSS {rss:.0f} MB; {a.steps * B * T / cpu:.0f} tokens per CPU-second")
     if a.json:
         print(json.dumps({"impl": "pytorch", "preset": a.preset, "dtype": a.dtype, "B": B, "T": T, "V": V,
                           "tok_per_s": round(tok_s, 1), "gflops": round(flops_tok * tok_s / 1e9, 1),
-                          "loss": round(loss, 4), "peak_rss_mb": round(rss, 1)}))
+                          "loss": round(loss, 4), "peak_rss_mb": round(rss, 1),
+                          "tok_per_cpu_s": round(a.steps * B * T / cpu, 1)}))
 
 
 if __name__ == "__main__":
