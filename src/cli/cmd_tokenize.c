@@ -335,9 +335,10 @@ static int tokenize_corpus(const char *corpus, const char *tpath, const char *ou
                    (long long)st[s].bytes, st[s].tokens ? (double)st[s].bytes / (double)st[s].tokens : 0.0,
                    st[s].shards);
         }
-        printf("wrote %s/{train,val}-NNNNNN.tok and tokenizer.json (vocabulary %d, sha256 %.16s...) in %.1fs with %d "
+        printf("wrote %s/%s-NNNNNN.tok and tokenizer.json (vocabulary %d, sha256 %.16s...) in %.1fs with %d "
                "thread(s), %.1f MB/s\n",
-               out, tg_tokenizer_vocab_size(tok), hex, el, nt, el > 0 ? (st[0].bytes + st[1].bytes) / 1e6 / el : 0.0);
+               out, val ? "{train,val}" : "train", tg_tokenizer_vocab_size(tok), hex, el, nt,
+               el > 0 ? (st[0].bytes + st[1].bytes) / 1e6 / el : 0.0);
     }
     for (int k = 0; enc && k < nt; k++) tg_encoder_free(enc[k]);
     free(enc);
