@@ -59,6 +59,17 @@ check(role === 'assistant' && finish === chat.choices[0].finish_reason && chunks
 check(usage && usage.completion_tokens === chat.usage.completion_tokens && usage.prompt_tokens === chat.usage.prompt_tokens,
       'stream_options.include_usage sends the usage', usage);
 
+// sampled with a seed: streamed and not streamed give the same text (a
+// briefly trained model's greedy text is dull; a sampled one exercises
+// arbitrary bytes, split characters and invalid UTF-8 on both paths)
+for (const seed of [11, 12, 13]) {
+  const p = { model: modelName, messages, max_tokens: 40, temperature: 0.9, seed };
+  const plain = (await client.chat.completions.create(p)).choices[0].message.content;
+  let streamed = '';
+  for await (const ch of await client.chat.completions.create({ ...p, stream: true })) streamed += ch.choices[0]?.delta?.content ?? '';
+  check(streamed === plain && plain.length > 0, `seed ${seed}: streamed deltas joined equal the non-streamed text`, { streamed, plain });
+}
+
 // logprobs with top alternatives (chat shape)
 const lp = await client.chat.completions.create({ model: modelName, messages, max_tokens: 12, temperature: 0,
                                                   logprobs: true, top_logprobs: 3 });
