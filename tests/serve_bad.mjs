@@ -255,7 +255,17 @@ await badChat('a prompt longer than the context', { messages: [{ role: 'user', c
 {
   const t0 = Date.now();
   const body = JSON.stringify({ messages: msgs, max_tokens: 8, stream: true, temperature: 1 });
+  // watch the running batch meanwhile: continuous batching runs several at once
+  let maxRunning = 0, watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      maxRunning = Math.max(maxRunning, await metric('truthgpt_running_requests') || 0);
+      await sleep(5);
+    }
+  })();
   const results = await Promise.all(Array.from({ length: 100 }, () => request('POST', chatPath, { headers: json, body, timeout: 120000 })));
+  watching = false;
+  await watcher;
   const served = results.filter((r) => r.status === 200 && r.body.trimEnd().endsWith('data: [DONE]'));
   const refused = results.filter((r) => isError(r, 429));
   const secs = (Date.now() - t0) / 1000;
@@ -267,6 +277,7 @@ await badChat('a prompt longer than the context', { messages: [{ role: 'user', c
   }));
   check(wellFormed, '  every served stream is well-formed SSE');
   check(secs < 120, '  within the time bound');
+  check(maxRunning >= 2, `  requests shared the running batch (up to ${maxRunning} at once)`);
   await health('100 concurrent streams');
 }
 
