@@ -64,6 +64,7 @@ struct tg_model {
     size_t n_act;
     acts a;
     int maxB, maxT;
+    int n_threads; /* attention scratch is per thread, sized at alloc time */
     tg_dtype dtype;
     /* the last forward, for backward */
     int B, T;
@@ -186,6 +187,7 @@ int tg_model_alloc_train(tg_model *m, int B, int T, tg_dtype dtype) {
     }
     m->maxB = B;
     m->maxT = T;
+    m->n_threads = nthreads;
     m->dtype = dtype;
     m->have_targets = false;
     return TG_OK;
@@ -287,6 +289,9 @@ int tg_model_forward(tg_model *m, const tg_batch *bt, double *loss_sum, double *
 
 int tg_model_backward(tg_model *m, float scale) {
     if (!m->have_targets) return tg_error_set(TG_ERR_RUNTIME, "tg_model_backward without a forward with targets");
+    if (tg_num_threads() > m->n_threads)
+        return tg_error_set(TG_ERR_RUNTIME, "thread count raised to %d after tg_model_alloc_train (%d): set threads first",
+                            tg_num_threads(), m->n_threads);
     const tg_config *c = &m->cfg;
     int B = m->B, T = m->T;
     int L = c->n_layer, C = c->n_embd, NH = c->n_head, V = c->vocab_size, Vp = c->padded_vocab;
