@@ -139,6 +139,19 @@ int main(void) {
     CHECK_EQ_INT(tg_tokenizer_token_id(gpt2, "<|im_start|>"), -1);
     CHECK_EQ_INT(conformance(gpt2, ex, n, "GPT-2 (encoder.json + vocab.bpe)"), n);
 
+    /* one tokenizer shared by threads encoding at once (as the server's HTTP threads do) */
+    int par_ok = 0;
+#pragma omp parallel for num_threads(4) schedule(dynamic, 8) reduction(+ : par_ok)
+    for (size_t i = 0; i < n; i++) {
+        int32_t *pids = NULL;
+        size_t pm = 0;
+        if (tg_tokenizer_encode(gpt2, ex[i].text, ex[i].len, 0, &pids, &pm) == TG_OK && pm == ex[i].n &&
+            memcmp(pids, ex[i].ids, pm * sizeof *pids) == 0)
+            par_ok++;
+        free(pids);
+    }
+    CHECK_EQ_INT(par_ok, n);
+
     /* special tokens: only with allow_special */
     int32_t *ids;
     size_t m;

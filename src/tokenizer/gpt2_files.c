@@ -5,13 +5,14 @@
  * (each byte that is not a visible Latin-1 character is moved to 256+k).
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "tokenizer/tok_internal.h"
 
 static uint32_t byte_cp[256];
 static int cp_byte[512]; /* code points < 512 -> byte, -1 if none */
-static int map_ready;
+static pthread_once_t map_once = PTHREAD_ONCE_INIT;
 
 static void init_map(void) {
     int k = 0;
@@ -21,12 +22,10 @@ static void init_map(void) {
     }
     for (int c = 0; c < 512; c++) cp_byte[c] = -1;
     for (int b = 0; b < 256; b++) cp_byte[byte_cp[b]] = b;
-    __atomic_store_n(&map_ready, 1, __ATOMIC_RELEASE);
 }
 
-static inline void ensure_map(void) {
-    if (!__atomic_load_n(&map_ready, __ATOMIC_ACQUIRE)) init_map();
-}
+/* threads may load tokenizers at the same time */
+static inline void ensure_map(void) { pthread_once(&map_once, init_map); }
 
 uint32_t tg_byte_to_cp(uint8_t b) {
     ensure_map();
