@@ -127,7 +127,8 @@ int tg_model_alloc_train(tg_model *m, int B, int T, tg_dtype dtype);
 /* Forward pass over a batch (B, T <= allocated). With targets, stores the
  * weighted sum of cross-entropies in *loss_sum and the summed weights in
  * *count (either may be NULL). Logits (B, T, Vp) stay readable through
- * tg_model_logits until the next forward. */
+ * tg_model_logits until the next forward or backward (backward turns them
+ * into their gradient in place); columns >= V are -inf. */
 int tg_model_forward(tg_model *m, const tg_batch *batch, double *loss_sum, double *count);
 const float *tg_model_logits(const tg_model *m);
 void tg_model_zero_grad(tg_model *m);
