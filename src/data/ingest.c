@@ -48,7 +48,8 @@ typedef struct {
     /* results of stage 1 */
     int drop;                 /* -1 kept so far, else a tg_drop_reason */
     char *err;                /* message of a malformed document (malloc'd) */
-    char *json;               /* the output line (json_dumps) */
+    char *json;               /* the output line (JSON, no newline) */
+    size_t json_len;
     uint64_t h_exact, h_split;
     int64_t invalid, escapes, controls, chars;
     size_t text_len;
@@ -62,9 +63,16 @@ struct tg_ingest {
     int n_sources, cap_sources;
     char *arena;
     size_t arena_len, arena_cap;
-    item *items;
-    int n_items;
-    uint64_t *band_keys;      /* (BATCH_ITEMS, bands) */
+    /* Two batches: while the current one is processed in parallel, one
+     * thread commits the previous one (stage 2 overlaps stage 1). */
+    item *items[2];
+    uint64_t *band_keys[2];   /* (BATCH_ITEMS, bands) each */
+    int cur;                  /* index of the batch being filled */
+    int n_items, n_prev;      /* documents in the current / previous batch */
+    json_t **tmpl;            /* per thread: the output object, reused */
+    char **dumpbuf;           /* per thread: scratch for json_dumpb */
+    size_t *dumpcap;
+    int n_threads;
     tg_u64set exact;
     tg_lsh lsh;
     tg_atomic_file train, val;
@@ -265,7 +273,7 @@ static void process_item(tg_ingest *g, item *it, uint64_t *keys) {
     if (g->o.near_dup > 0) {
         uint64_t sig[TG_MINHASH_K];
         it->has_sig = tg_minhash_signature(clean, clen, sig) > 0;
-        if (it->has_sig) tg_lsh_band_keys(sig, g->lsh.bands, g->lsh.rows, keys);
+        if (it->has_sig) tg_lsh_block(sig, g->lsh.bands, g->lsh.rows, keys);
     }
     char idbuf[17];
     if (!id) { /* no id in the source: the content hash names the document */
@@ -273,16 +281,45 @@ static void process_item(tg_ingest *g, item *it, uint64_t *keys) {
         id = idbuf;
         id_len = 16;
     }
-    json_t *obj = json_object();
-    json_object_set_new(obj, "id", json_stringn(id, id_len));
-    json_object_set_new(obj, "text", json_stringn_nocheck(clean, clen));
-    json_object_set_new(obj, "source", json_string(g->sources[it->source]));
-    json_object_set_new(obj, "created_at", ca ? json_stringn(ca, ca_len) : json_null());
-    it->json = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
-    if (!it->json) {
+    /* One output object per thread, its values replaced for each document:
+     * building a fresh object (hash table, four values) per document cost
+     * as much as parsing the input line. */
+    int t = 0;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+#endif
+    json_t *obj = g->tmpl[t];
+    if (!obj) {
+        obj = g->tmpl[t] = json_object();
+        json_object_set_new(obj, "id", json_string(""));
+        json_object_set_new(obj, "text", json_string(""));
+        json_object_set_new(obj, "source", json_string(""));
+        json_object_set_new(obj, "created_at", json_null());
+    }
+    int bad = json_string_setn(json_object_get(obj, "id"), id, id_len) != 0;
+    json_string_setn_nocheck(json_object_get(obj, "text"), clean, clen);
+    json_string_set_nocheck(json_object_get(obj, "source"), g->sources[it->source]);
+    json_t *cav = json_object_get(obj, "created_at");
+    if (ca && json_is_string(cav)) bad |= json_string_setn(cav, ca, ca_len) != 0;
+    else if (ca) bad |= json_object_set_new(obj, "created_at", json_stringn(ca, ca_len)) != 0;
+    else if (!json_is_null(cav)) json_object_set_new(obj, "created_at", json_null());
+    size_t jl = bad ? 0 : json_dumpb(obj, g->dumpbuf[t], g->dumpcap[t], JSON_COMPACT);
+    if (jl > g->dumpcap[t]) {
+        char *nb = realloc(g->dumpbuf[t], jl * 2);
+        if (nb) {
+            g->dumpbuf[t] = nb;
+            g->dumpcap[t] = jl * 2;
+            jl = json_dumpb(obj, nb, jl * 2, JSON_COMPACT);
+        } else jl = 0;
+    }
+    it->json = jl ? malloc(jl + 1) : NULL;
+    if (it->json) {
+        memcpy(it->json, g->dumpbuf[t], jl);
+        it->json[jl] = 0;
+        it->json_len = jl;
+    } else {
         it->drop = TG_DROP_malformed;
-        it->err = fmt_err("cannot encode the document as JSON (invalid id or date)");
+        it->err = fmt_err(bad ? "id or date is not valid UTF-8" : "cannot encode the document as JSON");
     }
 done:
     if (root) json_decref(root);
@@ -341,7 +378,7 @@ static int commit_item(tg_ingest *g, item *it, const uint64_t *keys) {
      * the same side in every run, whatever else is ingested with it. */
     double u = (double)(it->h_split >> 11) * (1.0 / 9007199254740992.0);
     tg_atomic_file *af = u < g->o.val_frac ? &g->val : &g->train;
-    size_t jl = strlen(it->json);
+    size_t jl = it->json_len;
     if (fwrite(it->json, 1, jl, af->f) != jl || fputc('\n', af->f) == EOF)
         return tg_error_set(TG_ERR_RUNTIME, "%s: write failed: %s", af->path, strerror(errno));
     if (af == &g->val) st->val++;
@@ -352,38 +389,69 @@ static int commit_item(tg_ingest *g, item *it, const uint64_t *keys) {
     return TG_OK;
 }
 
-static int flush_batch(tg_ingest *g) {
-    int n = g->n_items;
-    if (!n) return TG_OK;
-    int bands = g->o.near_dup > 0 ? g->lsh.bands : 0;
-#pragma omp parallel for schedule(dynamic, 32)
-    for (int i = 0; i < n; i++) process_item(g, &g->items[i], g->band_keys + (size_t)i * bands);
+/* Stage 2 over a processed batch, in order; frees its per-document results. */
+static int commit_batch(tg_ingest *g, item *items, const uint64_t *keys, int n) {
+    int bands = g->o.near_dup > 0 ? tg_lsh_stride(&g->lsh) : 0;
     int rc = TG_OK;
     /* The duplicate sets outgrow the caches: ask for the slots a few
      * documents ahead so that their loads overlap. */
     enum { AHEAD = 8 };
     for (int i = 0; i < n; i++) {
-        item *it = &g->items[i];
-        if (i + AHEAD < n && g->items[i + AHEAD].drop < 0) {
-            tg_u64set_prefetch(&g->exact, g->items[i + AHEAD].h_exact);
-            if (bands && g->items[i + AHEAD].has_sig)
-                tg_lsh_prefetch(&g->lsh, g->band_keys + (size_t)(i + AHEAD) * bands);
+        item *it = &items[i];
+        if (rc == TG_OK && i + AHEAD < n && items[i + AHEAD].drop < 0) {
+            tg_u64set_prefetch(&g->exact, items[i + AHEAD].h_exact);
+            if (bands && items[i + AHEAD].has_sig) tg_lsh_prefetch(&g->lsh, keys + (size_t)(i + AHEAD) * bands);
         }
-        if (rc == TG_OK) rc = commit_item(g, it, g->band_keys + (size_t)i * bands);
+        if (rc == TG_OK) rc = commit_item(g, it, bands ? keys + (size_t)i * bands : NULL);
         free(it->err);
         free(it->json);
+        it->err = it->json = NULL;
     }
+    return rc;
+}
+
+/* Processes the current batch (stage 1, all threads) while one thread
+ * commits the previous one (stage 2); the current one becomes the previous.
+ * drain: commit it too, so that everything read so far is accounted for. */
+static int flush_batch_mode(tg_ingest *g, int drain) {
+    int n = g->n_items, np = g->n_prev, cur = g->cur, bands = g->o.near_dup > 0 ? tg_lsh_stride(&g->lsh) : 0;
+    item *items = g->items[cur], *prev = g->items[cur ^ 1];
+    uint64_t *keys = g->band_keys[cur], *pkeys = g->band_keys[cur ^ 1];
+    int rc_prev = TG_OK;
+    if (n || np) {
+#pragma omp parallel
+        {
+#pragma omp single nowait
+            {
+                if (np) rc_prev = commit_batch(g, prev, pkeys, np);
+            }
+#pragma omp for schedule(dynamic, 32)
+            for (int i = 0; i < n; i++) process_item(g, &items[i], bands ? keys + (size_t)i * bands : NULL);
+        }
+    }
+    g->n_prev = n;
+    g->cur ^= 1;
     g->n_items = 0;
-    g->arena_len = 0;
+    g->arena_len = 0; /* stage 2 needs only the results, not the raw bytes */
+    int rc = rc_prev;
+    if (drain && g->n_prev) {
+        int r2 = rc == TG_OK ? commit_batch(g, g->items[cur], g->band_keys[cur], g->n_prev) : TG_OK;
+        if (rc == TG_OK) rc = r2;
+        g->n_prev = 0;
+    }
+    if (rc != TG_OK) g->failed = 1;
     progress_draw(g);
     return rc;
 }
 
+static int flush_batch(tg_ingest *g) { return flush_batch_mode(g, 1); }
+
 int tg_ingest_add(tg_ingest *g, tg_item_kind kind, int source, int64_t line, const char *data, size_t len,
                   const char *id, const char *created_at) {
     size_t need = len + (id ? strlen(id) : 0) + (created_at ? strlen(created_at) : 0);
-    if (g->n_items == BATCH_ITEMS || (g->arena_len && g->arena_len + need > BATCH_BYTES)) TG_TRY(flush_batch(g));
-    item *it = &g->items[g->n_items];
+    if (g->n_items == BATCH_ITEMS || (g->arena_len && g->arena_len + need > BATCH_BYTES))
+        TG_TRY(flush_batch_mode(g, 0));
+    item *it = &g->items[g->cur][g->n_items];
     memset(it, 0, sizeof *it);
     it->kind = kind;
     it->source = source;
@@ -740,14 +808,25 @@ int tg_ingest_run(const tg_ingest_opts *o, char *const *inputs, int n_inputs, co
     double t0 = tg_now();
     g->arena_cap = BATCH_BYTES;
     g->arena = malloc(g->arena_cap);
-    g->items = calloc(BATCH_ITEMS, sizeof(item));
-    if (!g->arena || !g->items) rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
+    g->items[0] = calloc(BATCH_ITEMS, sizeof(item));
+    g->items[1] = calloc(BATCH_ITEMS, sizeof(item));
+    g->n_threads = tg_num_threads();
+#ifdef _OPENMP
+    if (omp_get_max_threads() > g->n_threads) g->n_threads = omp_get_max_threads();
+#endif
+    g->tmpl = calloc((size_t)g->n_threads, sizeof *g->tmpl);
+    g->dumpbuf = calloc((size_t)g->n_threads, sizeof *g->dumpbuf);
+    g->dumpcap = calloc((size_t)g->n_threads, sizeof *g->dumpcap);
+    if (!g->arena || !g->items[0] || !g->items[1] || !g->tmpl || !g->dumpbuf || !g->dumpcap)
+        rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
     if (rc == TG_OK) rc = tg_u64set_init(&g->exact, 1 << 16);
     if (rc == TG_OK && o->near_dup > 0) {
         rc = tg_lsh_init(&g->lsh, o->near_dup);
         if (rc == TG_OK) {
-            g->band_keys = malloc((size_t)BATCH_ITEMS * (size_t)g->lsh.bands * sizeof(uint64_t));
-            if (!g->band_keys) rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
+            for (int b = 0; b < 2; b++) {
+                g->band_keys[b] = malloc((size_t)BATCH_ITEMS * (size_t)tg_lsh_stride(&g->lsh) * sizeof(uint64_t));
+                if (!g->band_keys[b]) rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
+            }
             g->st.lsh_bands = g->lsh.bands;
             g->st.lsh_rows = g->lsh.rows;
         }
@@ -804,17 +883,27 @@ int tg_ingest_run(const tg_ingest_opts *o, char *const *inputs, int n_inputs, co
     if (train_open) tg_atomic_abort(&g->train);
     if (val_open) tg_atomic_abort(&g->val);
     if (out_st) *out_st = g->st;
-    for (int i = 0; i < g->n_items; i++) {
-        free(g->items[i].err);
-        free(g->items[i].json);
+    for (int b = 0; b < 2; b++)
+        for (int i = 0; g->items[b] && i < BATCH_ITEMS; i++) {
+            free(g->items[b][i].err);
+            free(g->items[b][i].json);
+        }
+    for (int t = 0; t < g->n_threads && g->tmpl; t++) {
+        if (g->tmpl[t]) json_decref(g->tmpl[t]);
+        free(g->dumpbuf[t]);
     }
+    free(g->tmpl);
+    free(g->dumpbuf);
+    free(g->dumpcap);
     free(train_path);
     free(val_path);
     for (int i = 0; i < g->n_sources; i++) free(g->sources[i]);
     free(g->sources);
     free(g->arena);
-    free(g->items);
-    free(g->band_keys);
+    free(g->items[0]);
+    free(g->items[1]);
+    free(g->band_keys[0]);
+    free(g->band_keys[1]);
     tg_u64set_free(&g->exact);
     if (o->near_dup > 0) tg_lsh_free(&g->lsh);
     free(g);

@@ -117,26 +117,41 @@ size_t tg_u64set_bytes(const tg_u64set *s);
 void tg_u64set_prefetch(const tg_u64set *s, uint64_t key);
 
 /* MinHash + LSH (minhash.c). */
-#define TG_MINHASH_LOG2K 7
+#define TG_MINHASH_LOG2K 6
 #define TG_MINHASH_K (1 << TG_MINHASH_LOG2K) /* signature length */
 #define TG_SHINGLE 5                         /* characters per shingle */
 /* Signature of text's character 5-grams (case and whitespace folded).
  * Returns the number of shingles (0 for empty text). */
 size_t tg_minhash_signature(const char *text, size_t n, uint64_t sig[TG_MINHASH_K]);
-/* Bands and rows (bands*rows <= K) for a Jaccard threshold. */
+/* Bands and rows (bands*rows <= K) for a Jaccard threshold: the S-curve
+ * is centred 0.1 below it (high recall); candidates are then verified
+ * against the threshold with their stored signatures. */
 void tg_lsh_choose(double threshold, int *bands, int *rows);
-void tg_lsh_band_keys(const uint64_t sig[TG_MINHASH_K], int bands, int rows, uint64_t *keys);
+/* A document's LSH block: `bands` band keys, then the signature truncated
+ * to 16 bits a value (K/4 uint64 words). tg_lsh_stride() words in all. */
+void tg_lsh_block(const uint64_t sig[TG_MINHASH_K], int bands, int rows, uint64_t *block);
+/* One band's table: band key -> index of the first document that had it. */
+typedef struct {
+    uint64_t *keys;
+    uint32_t *docs;
+    size_t cap, count;
+} tg_lsh_band;
 typedef struct {
     int bands, rows;
-    tg_u64set *sets; /* one per band */
+    double threshold;
+    tg_lsh_band *tabs;   /* (bands) */
+    uint16_t *sigs;      /* (n_docs, K) 16-bit signatures of indexed documents */
+    size_t n_docs, cap_docs;
 } tg_lsh;
 int tg_lsh_init(tg_lsh *l, double threshold);
 void tg_lsh_free(tg_lsh *l);
-/* *is_dup = 1 if any band key was seen before (nothing inserted), else the
- * keys are inserted and *is_dup = 0. */
-int tg_lsh_check_insert(tg_lsh *l, const uint64_t *keys, int *is_dup);
+int tg_lsh_stride(const tg_lsh *l);
+/* *is_dup = 1 if an indexed document shares a band with this one and their
+ * signatures agree on at least threshold*K values (nothing inserted); else
+ * the document is indexed and *is_dup = 0. */
+int tg_lsh_check_insert(tg_lsh *l, const uint64_t *block, int *is_dup);
 size_t tg_lsh_bytes(const tg_lsh *l);
-void tg_lsh_prefetch(const tg_lsh *l, const uint64_t *keys);
+void tg_lsh_prefetch(const tg_lsh *l, const uint64_t *block);
 
 /* The pipeline readers feed (ingest.c). */
 typedef struct tg_ingest tg_ingest;

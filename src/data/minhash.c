@@ -93,10 +93,6 @@ void tg_u64set_prefetch(const tg_u64set *s, uint64_t key) {
     __builtin_prefetch(&s->keys[(size_t)(key * 0x9E3779B97F4A7C15ULL >> 7) & (s->cap - 1)]);
 }
 
-void tg_lsh_prefetch(const tg_lsh *l, const uint64_t *keys) {
-    for (int b = 0; b < l->bands; b++) tg_u64set_prefetch(&l->sets[b], keys[b]);
-}
-
 /* --------------------------------------------------------------- MinHash */
 
 static inline uint64_t mix64(uint64_t x) {
@@ -212,7 +208,10 @@ size_t tg_minhash_signature(const char *text, size_t n, uint64_t sig[TG_MINHASH_
 /* Probability that two documents of Jaccard similarity s share a band. */
 static double band_prob(double s, int b, int r) { return 1.0 - pow(1.0 - pow(s, r), b); }
 
-void tg_lsh_choose(double threshold, int *bands, int *rows) {
+void tg_lsh_choose(double threshold_in, int *bands, int *rows) {
+    /* Candidates are verified, so the S-curve may sit lower than the
+     * threshold: that buys recall, the check restores precision. */
+    double threshold = threshold_in > 0.2 ? threshold_in - 0.1 : threshold_in;
     double best = 1e30;
     int bb = 1, rr = TG_MINHASH_K;
     for (int b = 1; b <= TG_MINHASH_K; b++) {
@@ -237,24 +236,88 @@ void tg_lsh_choose(double threshold, int *bands, int *rows) {
     *rows = rr;
 }
 
-void tg_lsh_band_keys(const uint64_t sig[TG_MINHASH_K], int bands, int rows, uint64_t *keys) {
+void tg_lsh_block(const uint64_t sig[TG_MINHASH_K], int bands, int rows, uint64_t *block) {
     /* Rows are hashed independently (salted by position) and combined,
      * so the multiplies pipeline instead of forming one long chain. */
     for (int b = 0; b < bands; b++) {
         uint64_t x = (uint64_t)b * 0xA0761D6478BD642FULL;
         for (int r = 0; r < rows; r++) x += mix64(sig[b * rows + r] ^ ((uint64_t)r * 0xE7037ED1A0B428DBULL));
-        keys[b] = mix64(x);
+        block[b] = mix64(x);
     }
+    uint16_t *s16 = (uint16_t *)(block + bands);
+    for (int k = 0; k < TG_MINHASH_K; k++) s16[k] = (uint16_t)(sig[k] ^ (sig[k] >> 29));
+}
+
+int tg_lsh_stride(const tg_lsh *l) { return l->bands + TG_MINHASH_K / 4; }
+
+static size_t band_slot(uint64_t key, size_t cap) { return (size_t)(key * 0x9E3779B97F4A7C15ULL >> 7) & (cap - 1); }
+
+static int band_init(tg_lsh_band *t) {
+    t->cap = 1024;
+    t->count = 0;
+    t->keys = calloc(t->cap, sizeof *t->keys);
+    t->docs = calloc(t->cap, sizeof *t->docs);
+    if (!t->keys || !t->docs) return tg_error_set(TG_ERR_RUNTIME, "out of memory for the near-duplicate index");
+    return TG_OK;
+}
+
+static void band_free(tg_lsh_band *t) {
+    free(t->keys);
+    free(t->docs);
+}
+
+/* Returns the document of key, or -1. */
+static int64_t band_find(const tg_lsh_band *t, uint64_t key) {
+    size_t j = band_slot(key, t->cap);
+    while (t->keys[j]) {
+        if (t->keys[j] == key) return t->docs[j];
+        j = (j + 1) & (t->cap - 1);
+    }
+    return -1;
+}
+
+static int band_put(tg_lsh_band *t, uint64_t key, uint32_t doc) {
+    if ((t->count + 1) * 2 > t->cap) {
+        size_t ncap = t->cap * 2;
+        uint64_t *nk = calloc(ncap, sizeof *nk);
+        uint32_t *nd = calloc(ncap, sizeof *nd);
+        if (!nk || !nd) {
+            free(nk);
+            free(nd);
+            return tg_error_set(TG_ERR_RUNTIME, "out of memory growing the near-duplicate index to %zu entries", ncap);
+        }
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->keys[i]) continue;
+            size_t j = band_slot(t->keys[i], ncap);
+            while (nk[j]) j = (j + 1) & (ncap - 1);
+            nk[j] = t->keys[i];
+            nd[j] = t->docs[i];
+        }
+        band_free(t);
+        t->keys = nk;
+        t->docs = nd;
+        t->cap = ncap;
+    }
+    size_t j = band_slot(key, t->cap);
+    while (t->keys[j]) {
+        if (t->keys[j] == key) return TG_OK; /* the first document keeps the key */
+        j = (j + 1) & (t->cap - 1);
+    }
+    t->keys[j] = key;
+    t->docs[j] = doc;
+    t->count++;
+    return TG_OK;
 }
 
 int tg_lsh_init(tg_lsh *l, double threshold) {
     memset(l, 0, sizeof *l);
     if (!ascii_ready) init_ascii(); /* before any thread hashes */
+    l->threshold = threshold;
     tg_lsh_choose(threshold, &l->bands, &l->rows);
-    l->sets = calloc((size_t)l->bands, sizeof(tg_u64set));
-    if (!l->sets) return tg_error_set(TG_ERR_RUNTIME, "out of memory for the near-duplicate index");
+    l->tabs = calloc((size_t)l->bands, sizeof *l->tabs);
+    if (!l->tabs) return tg_error_set(TG_ERR_RUNTIME, "out of memory for the near-duplicate index");
     for (int b = 0; b < l->bands; b++) {
-        int rc = tg_u64set_init(&l->sets[b], 1024);
+        int rc = band_init(&l->tabs[b]);
         if (rc != TG_OK) {
             tg_lsh_free(l);
             return rc;
@@ -264,30 +327,56 @@ int tg_lsh_init(tg_lsh *l, double threshold) {
 }
 
 void tg_lsh_free(tg_lsh *l) {
-    if (l->sets)
-        for (int b = 0; b < l->bands; b++) tg_u64set_free(&l->sets[b]);
-    free(l->sets);
+    if (l->tabs)
+        for (int b = 0; b < l->bands; b++) band_free(&l->tabs[b]);
+    free(l->tabs);
+    free(l->sigs);
     memset(l, 0, sizeof *l);
 }
 
-int tg_lsh_check_insert(tg_lsh *l, const uint64_t *keys, int *is_dup) {
-    /* Band tables are kept separate: equal values in different bands mean
-     * nothing (the keys are salted by band anyway). */
-    for (int b = 0; b < l->bands; b++)
-        if (tg_u64set_contains(&l->sets[b], keys[b])) {
+int tg_lsh_check_insert(tg_lsh *l, const uint64_t *block, int *is_dup) {
+    const uint16_t *sig = (const uint16_t *)(block + l->bands);
+    /* Agreement needed: at least threshold*K equal values (the estimate of
+     * the Jaccard similarity); 16-bit values collide by chance 1 in 65536. */
+    int need = (int)ceil(l->threshold * TG_MINHASH_K - 1e-9);
+    int64_t checked[64];
+    int nchecked = 0;
+    for (int b = 0; b < l->bands; b++) {
+        int64_t d = band_find(&l->tabs[b], block[b]);
+        if (d < 0) continue;
+        int seen = 0;
+        for (int c = 0; c < nchecked; c++) seen |= checked[c] == d;
+        if (seen) continue;
+        if (nchecked < 64) checked[nchecked++] = d;
+        const uint16_t *o = l->sigs + (size_t)d * TG_MINHASH_K;
+        int eq = 0;
+        for (int k = 0; k < TG_MINHASH_K; k++) eq += o[k] == sig[k];
+        if (eq >= need) {
             *is_dup = 1;
             return TG_OK;
         }
-    for (int b = 0; b < l->bands; b++) {
-        int present;
-        TG_TRY(tg_u64set_insert(&l->sets[b], keys[b], &present));
     }
     *is_dup = 0;
+    if (l->n_docs == l->cap_docs) {
+        size_t ncap = l->cap_docs ? l->cap_docs * 2 : 4096;
+        uint16_t *ns = realloc(l->sigs, ncap * TG_MINHASH_K * sizeof *ns);
+        if (!ns) return tg_error_set(TG_ERR_RUNTIME, "out of memory for %zu near-duplicate signatures", ncap);
+        l->sigs = ns;
+        l->cap_docs = ncap;
+    }
+    if (l->n_docs >= UINT32_MAX) return tg_error_set(TG_ERR_RUNTIME, "near-duplicate index full (2^32 documents)");
+    memcpy(l->sigs + l->n_docs * TG_MINHASH_K, sig, TG_MINHASH_K * sizeof *sig);
+    for (int b = 0; b < l->bands; b++) TG_TRY(band_put(&l->tabs[b], block[b], (uint32_t)l->n_docs));
+    l->n_docs++;
     return TG_OK;
 }
 
 size_t tg_lsh_bytes(const tg_lsh *l) {
-    size_t t = 0;
-    for (int b = 0; b < l->bands; b++) t += tg_u64set_bytes(&l->sets[b]);
+    size_t t = l->cap_docs * TG_MINHASH_K * sizeof(uint16_t);
+    for (int b = 0; b < l->bands; b++) t += l->tabs[b].cap * (sizeof(uint64_t) + sizeof(uint32_t));
     return t;
+}
+
+void tg_lsh_prefetch(const tg_lsh *l, const uint64_t *block) {
+    for (int b = 0; b < l->bands; b++) __builtin_prefetch(&l->tabs[b].keys[band_slot(block[b], l->tabs[b].cap)]);
 }
