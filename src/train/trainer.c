@@ -204,6 +204,8 @@ static int save_checkpoint(run_state *r) {
     int rc = tg_checkpoint_save(r->o->out_dir, r->step, r->m, &x, dir, sizeof dir);
     free(state);
     if (rc == TG_OK) tg_info("saved %s", dir);
+    /* Also redrawn here so a run without validation data gets its chart. */
+    if (rc == TG_OK) rc = tg_svg_write_loss(r->svg_path, r->train, r->n_train, r->val, r->n_val, r->o->out_dir);
     return rc;
 }
 
