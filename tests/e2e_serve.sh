@@ -17,6 +17,8 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
+T0=$(date +%s.%N)
+phase() { awk -v a="$T0" -v b="$(date +%s.%N)" -v m="$1" 'BEGIN { printf "ok   %s (%.1fs)\n", m, b - a }'; }
 fail() { echo "FAIL: $*" >&2; [ -f "$TMP/server.log" ] && tail -20 "$TMP/server.log" >&2; exit 1; }
 
 if [ ! -d "$ROOT/tests/node_modules/openai" ] || [ ! -d "$ROOT/tests/node_modules/playwright-core" ]; then
@@ -43,7 +45,7 @@ done > "$TMP/text.txt"
 "$BIN" tokenize --bytes "$TMP/text.txt" --out "$TMP/shards" >/dev/null
 "$BIN" train --data "$TMP/shards" --out "$TMP/run" --layers 2 --heads 2 --dim 64 --ctx 256 --steps 10 --batch 2 \
   --eval-every 0 --warmup 2 --lr 3e-3 --threads 2 >"$TMP/train.log" 2>&1 || { cat "$TMP/train.log"; fail "training the test checkpoint"; }
-echo "ok   tiny checkpoint trained"
+phase "tiny checkpoint trained"
 
 # --- serve it
 CAP=256
@@ -66,10 +68,13 @@ start_server
 echo "ok   serving on $BASE"
 
 node "$ROOT/tests/serve_client.mjs" "$BASE" "$KEY" run || fail "openai client checks"
+phase "openai client checks"
 node "$ROOT/tests/serve_bad.mjs" "$BASE" "$KEY" $CAP || fail "bad-input checks"
+phase "bad-input checks"
 [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium is missing: scripts/setup.sh --test installs it"
 node "$ROOT/tests/web_chat.mjs" "$BASE" "$OUTDIR/web_chat.png" "$KEY" || fail "chat page checks"
 [ -s "$OUTDIR/web_chat.png" ] || fail "no screenshot"
+phase "chat page checks"
 
 # --- SIGTERM drains: a running stream still ends with [DONE], then exit 0
 curl -sN --max-time 120 -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
