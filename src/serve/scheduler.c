@@ -181,6 +181,7 @@ struct tg_scheduler {
     /* owned by the scheduler thread only */
     tg_sreq **slot_req;      /* (max_slots) the request in each engine slot */
     int running;
+    int threads;             /* OpenMP threads of the caller, applied on our thread */
     int64_t window_tokens;   /* for the tokens/s gauge */
     double window_start;
     uint64_t seed_counter;
@@ -306,6 +307,9 @@ static void admit(tg_scheduler *s, tg_sreq *r) {
 
 static void *scheduler_main(void *arg) {
     tg_scheduler *s = arg;
+    /* OpenMP's thread count is a per-thread setting: a new thread starts
+     * from OMP_NUM_THREADS, not from what the caller chose with --threads */
+    tg_set_threads(s->threads);
     tg_engine *e = s->m->engine;
     int max_slots = tg_engine_max_slots(e);
     pthread_mutex_lock(&s->mu);
@@ -370,6 +374,7 @@ int tg_scheduler_start(tg_scheduler **out, tg_serve_model *m, int parallel, int 
     tg_scheduler *s = calloc(1, sizeof *s);
     if (!s) return tg_error_set(TG_ERR_RUNTIME, "out of memory starting the scheduler");
     s->m = m;
+    s->threads = tg_num_threads();
     s->max_queue = max_queue > 0 ? max_queue : 1;
     s->queue = calloc((size_t)s->max_queue, sizeof *s->queue);
     s->slot_req = calloc((size_t)tg_engine_max_slots(m->engine), sizeof *s->slot_req);
