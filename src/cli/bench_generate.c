@@ -9,9 +9,10 @@
  *     bound: flops per prompt token (2 x layer weights, plus attention's
  *     4 x L x C x P/2 on average) over tg_gemm_peak_gflops;
  *   - N concurrent streams decoding together: aggregate tokens/s;
- *   - under that load (N streams kept busy, each request a 100-token prompt
- *     and G generated tokens, a new one joining as soon as one ends): p50 and
- *     p99 time to first token, and the throughput including the prefills;
+ *   - under that load (N slots kept busy by --requests requests, each a
+ *     100-token prompt and G generated tokens, a new one joining as soon as
+ *     one ends): p50 and p99 time to first token, and the throughput
+ *     including the prefills;
  *   - peak RSS.
  * A --preset model has random weights (GPT-2 initialisation; speed does not
  * depend on the values) and the preset's vocabulary (GPT-2's 50257); every
@@ -109,7 +110,7 @@ static void fill_prompt(int32_t *ids, int n, int V, uint64_t seed) {
 
 int tg_bench_generate(int argc, char **argv) {
     const char *model_path = NULL, *preset = NULL, *dtype_s = "fp32";
-    int streams = 8, prompt_len = 512, gen = 64, json = 0, threads = 0, ttft_prompt = 100;
+    int streams = 8, prompt_len = 512, gen = 64, json = 0, threads = 0, ttft_prompt = 100, requests = -1;
     tg_opt opts[] = {
         {"model", TG_OPT_STR, &model_path, "PATH", "checkpoint or run directory"},
         {"preset", TG_OPT_STR, &preset, "NAME", "a preset with random weights instead (tiny, small, gpt2, ...)"},
@@ -118,6 +119,7 @@ int tg_bench_generate(int argc, char **argv) {
         {"prompt-len", TG_OPT_INT, &prompt_len, "P", "prompt tokens for the prefill figure"},
         {"gen-tokens", TG_OPT_INT, &gen, "G", "tokens generated per stream"},
         {"ttft-prompt", TG_OPT_INT, &ttft_prompt, "N", "prompt tokens of the requests timed to first token"},
+        {"requests", TG_OPT_INT, &requests, "N", "requests in the time-to-first-token load test (-1: 2 x streams, 0: skip)"},
         {"json", TG_OPT_FLAG, &json, NULL, "end with one JSON line of the figures"},
         {"threads", TG_OPT_INT, &threads, "N", "threads (0: all cores)"},
         {0},
@@ -230,8 +232,9 @@ int tg_bench_generate(int argc, char **argv) {
 
     /* time to first token under load: N slots kept busy by a stream of
      * requests (ttft_prompt-token prompts, gen tokens each), 3N requests */
-    int n_req = 3 * streams, added = 0, finished = 0, load_tokens = 0;
-    double *ttft = calloc((size_t)n_req, sizeof *ttft);
+    int n_req = requests < 0 ? 2 * streams : requests, added = 0, finished = 0, load_tokens = 0;
+    if (n_req > streams * 64) n_req = streams * 64;
+    double *ttft = calloc((size_t)n_req + 1, sizeof *ttft);
     if (rc == TG_OK && !ttft) rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
     if (rc == TG_OK) memset(rts, 0, (size_t)streams * 64 * sizeof *rts);
     double t_load = tg_now();
@@ -252,6 +255,7 @@ int tg_bench_generate(int argc, char **argv) {
     }
     tg_progress_finish(&pr, finished, NULL);
     double load_dt = tg_now() - t_load;
+    if (load_dt <= 0) load_dt = 1e-9;
     for (int i = 0; i < added && rc == TG_OK; i++) {
         ttft[i] = rts[i].t_first - rts[i].t_add;
         load_tokens += rts[i].n;
