@@ -8,6 +8,7 @@
  * Conv1D [C, OC]; the LM head's wte is [OC, C] (the _nt pair).
  */
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef TG_HAVE_DNNL
 #include <dnnl.h>
@@ -23,12 +24,22 @@ void tg_gemm(bool bf16, bool transA, bool transB, int M, int N, int K, float alp
         return;
     }
 #ifdef TG_HAVE_DNNL
-    /* dnnl_sgemm is row-major with 'N'/'T' flags, like cblas_sgemm */
-    dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#else
+    /* TG_BLAS=openblas picks OpenBLAS at run time: for comparisons, and for
+     * valgrind, which flags the vector over-reads inside oneDNN's JIT code.
+     * Read once; concurrent first calls store the same value. */
+    static int use_dnnl = -1;
+    if (use_dnnl < 0) {
+        const char *e = getenv("TG_BLAS");
+        use_dnnl = !(e && strcmp(e, "openblas") == 0);
+    }
+    if (use_dnnl) {
+        /* dnnl_sgemm is row-major with 'N'/'T' flags, like cblas_sgemm */
+        dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#endif
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, alpha,
                 A, lda, B, ldb, beta, C, ldc);
-#endif
 }
 
 #define CBLOCK 16
