@@ -113,6 +113,13 @@ for f in train-000000.tok val-000000.tok; do cmp -s "$W/shards_t/$f" "$W/shards_
 "$TG" tokenize "$W/corpus" --tokenizer $GPT2 --out "$W/shards" --threads 2 > /dev/null 2> "$W/rerun.err"
 [ "$(ls "$W/shards" | grep -c '^train-')" = 1 ] || fail "stale shards left: $(ls "$W/shards")"
 
+# an empty val split (small corpora) gives train shards only
+mkdir -p "$W/corpus_noval"
+cp "$W/corpus/train.jsonl" "$W/corpus_noval/"
+: > "$W/corpus_noval/val.jsonl"
+"$TG" tokenize "$W/corpus_noval" --tokenizer "$W/trained/tokenizer.json" --out "$W/shards_noval" > /dev/null 2>&1
+[ -f "$W/shards_noval/train-000000.tok" ] && ! ls "$W/shards_noval"/val-* 2>/dev/null || fail "empty val split"
+
 echo "== @huggingface/transformers reads our tokenizer.json files"
 mkdir -p "$W/hf_gpt2" "$W/hf_trained"
 cp "$W/shards/tokenizer.json" "$W/hf_gpt2/"
