@@ -133,7 +133,8 @@ int tg_model_forward(tg_model *m, const tg_batch *batch, double *loss_sum, doubl
 const float *tg_model_logits(const tg_model *m);
 void tg_model_zero_grad(tg_model *m);
 /* Backward of scale * loss_sum of the last forward (which had targets);
- * gradients accumulate (+=) so accumulation slices add up. */
+ * gradients accumulate (+=) so accumulation slices add up. The batch's
+ * arrays (inputs, targets, weights) must stay valid until then. */
 int tg_model_backward(tg_model *m, float scale);
 
 /* --------------------------------------------------------------- optimizer */
