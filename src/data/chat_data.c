@@ -173,13 +173,13 @@ static int extract_terms(const tg_tfidf *t, const char *text, size_t len, term_f
     const uint8_t *s = (const uint8_t *)text;
     char word[256];
     size_t wlen = 0;
-    int wcps = 0, wletter = 0, pos = 0;
+    int wcps = 0, wletter = 0, pos = 0; /* wcps: letters and digits in word */
     int32_t prev_cjk = -1;
     size_t i = 0;
 #define FLUSH()                                                                                       \
     do {                                                                                              \
-        if (wlen >= 2 && word[wlen - 2] == '\'' && word[wlen - 1] == 's') wlen -= 2, wcps -= 2;       \
-        while (wlen > 0 && word[wlen - 1] == '\'') wlen--, wcps--;                                    \
+        if (wlen >= 2 && word[wlen - 2] == '\'' && word[wlen - 1] == 's') wlen -= 2, wcps -= 1;       \
+        while (wlen > 0 && word[wlen - 1] == '\'') wlen--;                                            \
         word[wlen] = 0;                                                                               \
         if (wcps >= 3 && wletter && !is_stopword(t, word)) TG_TRY(fn(ctx, word, wlen, pos++));        \
         wlen = 0, wcps = 0, wletter = 0;                                                              \
@@ -220,8 +220,8 @@ static int extract_terms(const tg_tfidf *t, const char *text, size_t len, term_f
                 if (is_letter_cp(c)) wletter = 1;
             }
         } else if ((c == '\'' || c == 0x2019) && wlen > 0 && wlen + 2 < sizeof word) {
-            word[wlen++] = '\''; /* kept only inside a word; FLUSH drops a trailing one */
-            wcps++;
+            word[wlen++] = '\''; /* kept only inside a word; FLUSH drops a trailing one; not a letter,
+                                    so "m'i" is too short to be a term */
         } else {
             FLUSH();
             prev_cjk = -1;
