@@ -118,25 +118,56 @@ static inline __m512i interleave_pairs(__m512 lo, __m512 hi) {
                                          6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     return _mm512_permutexvar_epi16(idx, both);
 }
+/*
+ * rows[i] holds 16 dwords (pairs kp = 0..15) of row i (8 rows). Writes
+ * dst[kp*stride + i] for kp < 16, i < 8: an 8x16 transpose of 32-bit
+ * elements. Within each 128-bit lane l (pairs 4l..4l+3): unpack 32-bit then
+ * 64-bit halves gather rows 0-3 and 4-7 of one pair; a lane shuffle then
+ * puts rows 0-3 beside rows 4-7.
+ */
+static inline void transpose_8x16(const __m512i rows[8], uint32_t *dst, int stride) {
+    __m512i t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(rows[2 * i], rows[2 * i + 1]);     /* r0 r1 of pairs 4l, 4l+1 */
+        t[2 * i + 1] = _mm512_unpackhi_epi32(rows[2 * i], rows[2 * i + 1]); /* of pairs 4l+2, 4l+3 */
+    }
+    for (int h = 0; h < 2; h++) { /* rows 0-3 (h 0) and 4-7 (h 1) */
+        __m512i *tt = t + 4 * h;
+        u[4 * h + 0] = _mm512_unpacklo_epi64(tt[0], tt[2]); /* rows 4h..4h+3 of pair 4l */
+        u[4 * h + 1] = _mm512_unpackhi_epi64(tt[0], tt[2]); /* pair 4l+1 */
+        u[4 * h + 2] = _mm512_unpacklo_epi64(tt[1], tt[3]); /* pair 4l+2 */
+        u[4 * h + 3] = _mm512_unpackhi_epi64(tt[1], tt[3]); /* pair 4l+3 */
+    }
+    for (int j = 0; j < 4; j++) {
+        /* lanes (lo of u[j], lo of u[4+j]) for l = 0, 1, then l = 2, 3 */
+        __m512i lo = _mm512_shuffle_i32x4(u[j], u[4 + j], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512i hi = _mm512_shuffle_i32x4(u[j], u[4 + j], _MM_SHUFFLE(3, 2, 3, 2));
+        lo = _mm512_shuffle_i32x4(lo, lo, _MM_SHUFFLE(3, 1, 2, 0));
+        hi = _mm512_shuffle_i32x4(hi, hi, _MM_SHUFFLE(3, 1, 2, 0));
+        _mm256_storeu_si256((void *)(dst + (size_t)(j)*stride), _mm512_castsi512_si256(lo));
+        _mm256_storeu_si256((void *)(dst + (size_t)(4 + j) * stride), _mm512_extracti64x4_epi64(lo, 1));
+        _mm256_storeu_si256((void *)(dst + (size_t)(8 + j) * stride), _mm512_castsi512_si256(hi));
+        _mm256_storeu_si256((void *)(dst + (size_t)(12 + j) * stride), _mm512_extracti64x4_epi64(hi, 1));
+    }
+}
 #endif
 
 static void pack_panel(uint32_t *dst, const float *src, int ld, bool kcontig, int nr, int kc, int R_panel) {
 #if TG_BF16_NATIVE
     if (nr == R_panel && (kc & 31) == 0) {
         int kp_n = kc / 2;
-        if (kcontig) {
-            /* 32 consecutive k of one row convert to 16 pairs in order; the
-             * transposition into [kp][r] goes through a small buffer. */
-            for (int r = 0; r < R_panel; r++) {
-                const float *s = src + (size_t)r * ld;
+        if (kcontig && (R_panel & 7) == 0) {
+            /* 32 consecutive k of one row convert to 16 pairs in k order;
+             * 8 rows at a time are transposed into [kp][r] in registers. */
+            for (int r = 0; r < R_panel; r += 8)
                 for (int kp = 0; kp < kp_n; kp += 16) {
-                    __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(s + 2 * kp + 16),
-                                                             _mm512_loadu_ps(s + 2 * kp));
-                    uint32_t tmp[16] __attribute__((aligned(64)));
-                    _mm512_store_si512((void *)tmp, v);
-                    for (int t = 0; t < 16; t++) dst[(size_t)(kp + t) * R_panel + r] = tmp[t];
+                    __m512i rows[8];
+                    for (int i = 0; i < 8; i++) {
+                        const float *s = src + (size_t)(r + i) * ld + 2 * kp;
+                        rows[i] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(s + 16), _mm512_loadu_ps(s));
+                    }
+                    transpose_8x16(rows, dst + (size_t)kp * R_panel + r, R_panel);
                 }
-            }
             return;
         }
         if ((R_panel & 15) == 0) {
