@@ -21,6 +21,7 @@ static atomic_llong requests[TG_EP_COUNT][N_CODES + 1]; /* last column: any othe
 static atomic_llong prompt_tokens, completion_tokens, cancelled;
 static atomic_int queued, running;
 static atomic_llong ttft_count;
+static atomic_llong steps, step_rows;
 static _Atomic double ttft_sum, decode_rate;
 
 void tg_metrics_request(tg_endpoint ep, int status) {
@@ -52,6 +53,11 @@ void tg_metrics_ttft(double s) {
 }
 
 void tg_metrics_cancelled(void) { atomic_fetch_add(&cancelled, 1); }
+
+void tg_metrics_step(int rows) {
+    atomic_fetch_add(&steps, 1);
+    atomic_fetch_add(&step_rows, rows);
+}
 
 char *tg_metrics_text(void) {
     size_t cap = 8192, len = 0;
@@ -89,6 +95,12 @@ char *tg_metrics_text(void) {
     EMIT("# HELP truthgpt_decode_tokens_per_second Tokens generated per second over the last few seconds.\n");
     EMIT("# TYPE truthgpt_decode_tokens_per_second gauge\n");
     EMIT("truthgpt_decode_tokens_per_second %.3f\n", atomic_load(&decode_rate));
+    EMIT("# HELP truthgpt_decode_steps_total Engine steps (each decodes every running request once).\n");
+    EMIT("# TYPE truthgpt_decode_steps_total counter\n");
+    EMIT("truthgpt_decode_steps_total %lld\n", (long long)atomic_load(&steps));
+    EMIT("# HELP truthgpt_batch_rows_total Requests decoded, summed over steps (over steps: the mean batch size).\n");
+    EMIT("# TYPE truthgpt_batch_rows_total counter\n");
+    EMIT("truthgpt_batch_rows_total %lld\n", (long long)atomic_load(&step_rows));
     EMIT("# HELP truthgpt_time_to_first_token_seconds Time from a request's arrival to its first token.\n");
     EMIT("# TYPE truthgpt_time_to_first_token_seconds summary\n");
     EMIT("truthgpt_time_to_first_token_seconds_sum %.6f\n", atomic_load(&ttft_sum));

@@ -339,6 +339,7 @@ static void *scheduler_main(void *arg) {
             }
         if (s->running > 0) {
             if (s->window_start == 0) s->window_start = tg_now();
+            tg_metrics_step(s->running);
             int rc = tg_engine_step(e);
             if (rc != TG_OK) {
                 /* a runtime failure fails the running requests, not the server */

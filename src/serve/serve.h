@@ -198,6 +198,8 @@ void tg_metrics_request(tg_endpoint ep, int status);
 void tg_metrics_tokens(int64_t prompt_tokens, int64_t completion_tokens);
 void tg_metrics_queue(int queued, int running);
 void tg_metrics_decode(double tok_per_s);
+/* One engine step that decoded `rows` running requests together. */
+void tg_metrics_step(int rows);
 void tg_metrics_ttft(double seconds);
 void tg_metrics_cancelled(void);
 /* Prometheus text exposition format 0.0.4 (malloc'd). */
