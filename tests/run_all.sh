@@ -6,6 +6,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
 fail=0
+# Tests run two at a time on 2 cores, each with OpenMP threads: threads that
+# spin while waiting would steal the core from the other test's workers.
+export OMP_WAIT_POLICY=PASSIVE
 make --no-print-directory build || exit 1
 if [ -f tests/package.json ] && command -v npm >/dev/null; then
   bash tests/setup_npm.sh || { echo "npm test dependencies failed to install"; exit 1; }

@@ -188,7 +188,7 @@ static int list_shards(const char *dir, const char *prefix, char ***names, int *
         v[cnt++] = tg_path_join(dir, e->d_name);
     }
     closedir(d);
-    qsort(v, (size_t)cnt, sizeof *v, cmp_str);
+    if (cnt > 1) qsort(v, (size_t)cnt, sizeof *v, cmp_str);
     *names = v;
     *n = cnt;
     return TG_OK;
