@@ -474,6 +474,35 @@ static void test_tfidf(const char *dir) {
     free(b);
     cp.corpus = "/nonexistent/posts";
     CHECK(tg_chat_data_make(&cp, &st) == TG_ERR_INPUT);
+
+    /* an ingest directory keeps its own split: val.jsonl posts are the held-out ones */
+    char cdir[512], p1[600];
+    snprintf(cdir, sizeof cdir, "%s/corpus", dir);
+    CHECK(tg_mkdirs(cdir) == TG_OK);
+    snprintf(p1, sizeof p1, "%s/train.jsonl", cdir);
+    f = fopen(p1, "w");
+    for (int i = 0; i < 30; i++) fprintf(f, "{\"text\": \"train post %d about apples\"}\n", i);
+    fclose(f);
+    snprintf(p1, sizeof p1, "%s/val.jsonl", cdir);
+    f = fopen(p1, "w");
+    for (int i = 0; i < 7; i++) fprintf(f, "{\"text\": \"held-out post %d about pears\"}\n", i);
+    fclose(f);
+    cp = tg_chat_data_default_params();
+    cp.corpus = cdir, cp.out = out1, cp.val_out = val1;
+    CHECK(tg_chat_data_make(&cp, &st) == TG_OK);
+    CHECK_EQ_INT(st.train, 30);
+    CHECK_EQ_INT(st.val, 7);
+    CHECK(tg_read_file(val1, &a, &na) == TG_OK);
+    CHECK(a && strstr(a, "held-out post 3") != NULL && strstr(a, "train post") == NULL);
+    free(a);
+    /* a broken line is an error naming the file and line */
+    f = fopen(p1, "a");
+    fprintf(f, "{\"text\": oops}\n");
+    fclose(f);
+    CHECK(tg_chat_data_make(&cp, &st) == TG_ERR_INPUT);
+    char where[700];
+    snprintf(where, sizeof where, "%s:8:", p1);
+    CHECK(strstr(tg_error_message(), where) != NULL);
 }
 
 int main(void) {
