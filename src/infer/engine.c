@@ -68,7 +68,8 @@ struct tg_engine {
     int32_t *row_tok, *row_pos, *row_slot; /* (max_rows) */
     float *x, *xn, *qkv, *att, *h, *tmp;   /* (max_rows, C|3C|4C) */
     uint16_t *xb;                          /* (max_rows, 4C) bf16 scratch */
-    float *att_scratch;                    /* (threads, TG_ATT_QBLOCK, max_ctx) */
+    float *att_scratch;                    /* (n_threads, TG_ATT_QBLOCK, max_ctx); the attention
+                                              regions use at most n_threads (num_threads clause) */
     float *lx, *logits;                    /* (max_slots, C), (max_slots, Vp) */
     int *logit_slot;                       /* (max_slots) */
     float *samp_scratch;                   /* (2V) */
@@ -174,7 +175,7 @@ static void attention(tg_engine *e, int l) {
         int p0 = e->row_pos[r0];
         int nblk = (T + TG_ATT_QBLOCK - 1) / TG_ATT_QBLOCK;
         const int par = (double)T * (p0 + T) * C >= (double)(1 << 18);
-#pragma omp parallel for schedule(dynamic) if (par)
+#pragma omp parallel for schedule(dynamic) if (par) num_threads(e->n_threads)
         for (int job = 0; job < NH * nblk; job++) {
             int h = job / nblk, b = job % nblk;
             int q0 = b * TG_ATT_QBLOCK;
@@ -212,7 +213,7 @@ static void attention(tg_engine *e, int l) {
     if (nd > 0) {
         double work = 0;
         for (int r = r0; r < e->n_rows; r++) work += (double)(e->row_pos[r] + 1) * C;
-#pragma omp parallel for schedule(dynamic) if (work >= (double)(1 << 17))
+#pragma omp parallel for schedule(dynamic) if (work >= (double)(1 << 17)) num_threads(e->n_threads)
         for (int job = 0; job < nd * NH; job++) {
             int r = r0 + job / NH, h = job % NH;
             int s = e->row_slot[r];
