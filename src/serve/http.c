@@ -4,8 +4,9 @@
  * One thread a connection (MHD's thread-per-connection mode), so a thread
  * may block waiting for its request's tokens: non-streamed requests wait in
  * the request handler, streamed ones in the response's content callback.
- * Either wait wakes every 25 ms to see whether the client has hung up
- * (poll for POLLRDHUP on the socket); if so the request is cancelled and its
+ * Either wait is a poll() over the client's socket and the request's
+ * eventfd (which the scheduler writes on every token), so a client that
+ * hangs up (POLLRDHUP) is noticed at once: the request is cancelled and its
  * engine slot freed at the next step. MHD's request-completed callback
  * cancels whatever is still running when a connection ends any other way.
  *
@@ -32,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -132,19 +134,32 @@ static bool client_gone(int fd) {
     return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
-/* Waits for the request's condition variable at most 25 ms: short enough
- * that a client who hangs up frees its slot within a few decode steps, long
- * enough that even 100 waiting connections cost little (4,000 wake-ups a
- * second, each a poll() of one socket). */
-static void wait_tick(tg_sreq *r) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 25 * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
+/* Waits (called with r->mu held, which it drops meanwhile) until the
+ * request has news or the client's socket shows a hang-up: one poll() over
+ * the socket and the request's eventfd, so a client who leaves is noticed
+ * at once and its slot is free by the next decode step. The 250 ms timeout
+ * is only a safety net. Without an eventfd, a 25 ms condition-variable
+ * wait stands in. The caller checks client_gone afterwards. */
+static void wait_event(tg_sreq *r, int fd) {
+    if (r->wake_fd < 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 25 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+        return;
     }
-    pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+    pthread_mutex_unlock(&r->mu);
+    struct pollfd p[2] = {{.fd = r->wake_fd, .events = POLLIN}, {.fd = fd, .events = POLLRDHUP}};
+    if (poll(p, fd >= 0 ? 2 : 1, 250) > 0 && (p[0].revents & POLLIN)) {
+        uint64_t v;
+        ssize_t got = read(r->wake_fd, &v, sizeof v); /* resets the counter */
+        (void)got;
+    }
+    pthread_mutex_lock(&r->mu);
 }
 
 static bool authorized(server *s, struct MHD_Connection *c) {
@@ -174,8 +189,7 @@ static void make_id(char *out, size_t n, const char *prefix) {
 /* ------------------------------------------------------------ streaming */
 
 /* MHD pulls the event stream from here (on this connection's thread). It
- * blocks until the request has new tokens, checking every 25 ms whether
- * the client has gone. */
+ * blocks until the request has new tokens or the client has gone. */
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     conn *k = cls;
@@ -187,7 +201,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
         for (;;) {
             bool fin = tg_api_stream_next(r, &k->st, &k->out, &k->out_len, &k->out_cap);
             if (k->out_len > 0 || fin) break;
-            wait_tick(r);
+            wait_event(r, k->fd);
             if (!r->done && client_gone(k->fd)) {
                 atomic_store(&r->cancelled, 1);
                 pthread_mutex_unlock(&r->mu);
@@ -216,6 +230,7 @@ static enum MHD_Result handle_generation(struct MHD_Connection *c, conn *k) {
                               &err);
     if (!r) return respond_json(c, k, err.status, tg_api_error_json(&err));
     make_id(r->id, sizeof r->id, r->kind == TG_SREQ_CHAT ? "chatcmpl-" : "cmpl-");
+    r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); /* -1: the waits fall back to timed ones */
     r->t_submit = tg_now();
     atomic_fetch_add(&r->refs, 1); /* one for the scheduler, one for us */
     int rc = tg_scheduler_submit(s->sched, r);
@@ -243,7 +258,7 @@ static enum MHD_Result handle_generation(struct MHD_Connection *c, conn *k) {
     }
     pthread_mutex_lock(&r->mu);
     while (!r->done) {
-        wait_tick(r);
+        wait_event(r, k->fd);
         if (!r->done && client_gone(k->fd)) {
             atomic_store(&r->cancelled, 1);
             pthread_mutex_unlock(&r->mu);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "serve/serve.h"
@@ -26,9 +27,20 @@ tg_sreq *tg_sreq_new(void) {
     if (!r) return NULL;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
+    r->wake_fd = -1;
     atomic_init(&r->cancelled, 0);
     atomic_init(&r->refs, 1);
     return r;
+}
+
+/* Wakes the HTTP thread polling on the request (called with r->mu held). */
+static void wake(tg_sreq *r) {
+    pthread_cond_broadcast(&r->cv);
+    if (r->wake_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t w = write(r->wake_fd, &one, sizeof one); /* EAGAIN: already signalled */
+        (void)w;
+    }
 }
 
 static void sevent_free(tg_sevent *e) {
@@ -45,6 +57,7 @@ void tg_sreq_release(tg_sreq *r) {
     free(r->prompt);
     free(r->prompt_text);
     free(r->error);
+    if (r->wake_fd >= 0) close(r->wake_fd);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r);
@@ -65,7 +78,7 @@ void tg_sreq_push(tg_sreq *r, tg_sevent *ev) {
     }
     r->events[r->n_events++] = *ev;
     r->n_generated = ev->n_generated;
-    pthread_cond_broadcast(&r->cv);
+    wake(r);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -74,7 +87,7 @@ void tg_sreq_finish(tg_sreq *r, const char *finish_reason, const char *error) {
     r->done = true;
     r->finish_reason = finish_reason;
     if (error && !r->error) r->error = strdup(error);
-    pthread_cond_broadcast(&r->cv);
+    wake(r);
     pthread_mutex_unlock(&r->mu);
 }
 

@@ -102,6 +102,8 @@ struct tg_sreq {
     char *error;             /* a runtime failure's message (malloc'd) or NULL */
     double t_first_token;
 
+    int wake_fd;             /* eventfd the HTTP thread polls beside its socket (-1: none);
+                                written on every push and at the finish, closed on free */
     atomic_int cancelled;    /* set by HTTP on disconnect; the scheduler drops it */
     atomic_int refs;         /* HTTP side + scheduler side */
 };
