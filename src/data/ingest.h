@@ -130,10 +130,12 @@ void tg_lsh_choose(double threshold, int *bands, int *rows);
 /* A document's LSH block: `bands` band keys, then the signature truncated
  * to 16 bits a value (K/4 uint64 words). tg_lsh_stride() words in all. */
 void tg_lsh_block(const uint64_t sig[TG_MINHASH_K], int bands, int rows, uint64_t *block);
-/* One band's table: band key -> index of the first document that had it. */
+/* One band's table: band key -> index of the first document that had it,
+ * packed in one word a slot (32-bit key fingerprint, document + 1) so that a
+ * lookup costs one cache miss. A fingerprint collision only costs a
+ * signature comparison: every candidate is verified. */
 typedef struct {
-    uint64_t *keys;
-    uint32_t *docs;
+    uint64_t *slots;
     size_t cap, count;
 } tg_lsh_band;
 typedef struct {

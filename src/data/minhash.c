@@ -250,61 +250,58 @@ void tg_lsh_block(const uint64_t sig[TG_MINHASH_K], int bands, int rows, uint64_
 
 int tg_lsh_stride(const tg_lsh *l) { return l->bands + TG_MINHASH_K / 4; }
 
-static size_t band_slot(uint64_t key, size_t cap) { return (size_t)(key * 0x9E3779B97F4A7C15ULL >> 7) & (cap - 1); }
 
 static int band_init(tg_lsh_band *t) {
     t->cap = 1024;
     t->count = 0;
-    t->keys = calloc(t->cap, sizeof *t->keys);
-    t->docs = calloc(t->cap, sizeof *t->docs);
-    if (!t->keys || !t->docs) return tg_error_set(TG_ERR_RUNTIME, "out of memory for the near-duplicate index");
+    t->slots = calloc(t->cap, sizeof *t->slots);
+    if (!t->slots) return tg_error_set(TG_ERR_RUNTIME, "out of memory for the near-duplicate index");
     return TG_OK;
 }
 
-static void band_free(tg_lsh_band *t) {
-    free(t->keys);
-    free(t->docs);
+static void band_free(tg_lsh_band *t) { free(t->slots); }
+
+static inline uint64_t band_fp(uint64_t key) { return key & 0xFFFFFFFF00000000ULL; }
+/* Slot of a fingerprint: its 32 bits multiplied out (the low half of the
+ * word is zero: multiplying the whole word would put everything in slot 0). */
+static inline size_t fp_slot(uint64_t fp, size_t cap) {
+    return (size_t)(((fp >> 32) * 0x9E3779B97F4A7C15ULL) >> 20) & (cap - 1);
 }
 
-/* Returns the document of key, or -1. */
+/* Returns the document of key's fingerprint, or -1. */
 static int64_t band_find(const tg_lsh_band *t, uint64_t key) {
-    size_t j = band_slot(key, t->cap);
-    while (t->keys[j]) {
-        if (t->keys[j] == key) return t->docs[j];
+    uint64_t fp = band_fp(key);
+    size_t j = fp_slot(fp, t->cap);
+    while (t->slots[j]) {
+        if ((t->slots[j] & 0xFFFFFFFF00000000ULL) == fp) return (int64_t)(t->slots[j] & 0xFFFFFFFFu) - 1;
         j = (j + 1) & (t->cap - 1);
     }
     return -1;
 }
 
+/* Slots are placed by the fingerprint (all a rehash knows of the key). */
 static int band_put(tg_lsh_band *t, uint64_t key, uint32_t doc) {
     if ((t->count + 1) * 2 > t->cap) {
         size_t ncap = t->cap * 2;
-        uint64_t *nk = calloc(ncap, sizeof *nk);
-        uint32_t *nd = calloc(ncap, sizeof *nd);
-        if (!nk || !nd) {
-            free(nk);
-            free(nd);
-            return tg_error_set(TG_ERR_RUNTIME, "out of memory growing the near-duplicate index to %zu entries", ncap);
-        }
+        uint64_t *ns = calloc(ncap, sizeof *ns);
+        if (!ns) return tg_error_set(TG_ERR_RUNTIME, "out of memory growing the near-duplicate index to %zu entries", ncap);
         for (size_t i = 0; i < t->cap; i++) {
-            if (!t->keys[i]) continue;
-            size_t j = band_slot(t->keys[i], ncap);
-            while (nk[j]) j = (j + 1) & (ncap - 1);
-            nk[j] = t->keys[i];
-            nd[j] = t->docs[i];
+            if (!t->slots[i]) continue;
+            size_t j = fp_slot(t->slots[i] & 0xFFFFFFFF00000000ULL, ncap);
+            while (ns[j]) j = (j + 1) & (ncap - 1);
+            ns[j] = t->slots[i];
         }
-        band_free(t);
-        t->keys = nk;
-        t->docs = nd;
+        free(t->slots);
+        t->slots = ns;
         t->cap = ncap;
     }
-    size_t j = band_slot(key, t->cap);
-    while (t->keys[j]) {
-        if (t->keys[j] == key) return TG_OK; /* the first document keeps the key */
+    uint64_t fp = band_fp(key);
+    size_t j = fp_slot(fp, t->cap);
+    while (t->slots[j]) {
+        if ((t->slots[j] & 0xFFFFFFFF00000000ULL) == fp) return TG_OK; /* the first document keeps it */
         j = (j + 1) & (t->cap - 1);
     }
-    t->keys[j] = key;
-    t->docs[j] = doc;
+    t->slots[j] = fp | ((uint64_t)doc + 1);
     t->count++;
     return TG_OK;
 }
@@ -364,7 +361,7 @@ int tg_lsh_check_insert(tg_lsh *l, const uint64_t *block, int *is_dup) {
         l->sigs = ns;
         l->cap_docs = ncap;
     }
-    if (l->n_docs >= UINT32_MAX) return tg_error_set(TG_ERR_RUNTIME, "near-duplicate index full (2^32 documents)");
+    if (l->n_docs >= UINT32_MAX - 1) return tg_error_set(TG_ERR_RUNTIME, "near-duplicate index full (2^32 documents)");
     memcpy(l->sigs + l->n_docs * TG_MINHASH_K, sig, TG_MINHASH_K * sizeof *sig);
     for (int b = 0; b < l->bands; b++) TG_TRY(band_put(&l->tabs[b], block[b], (uint32_t)l->n_docs));
     l->n_docs++;
@@ -373,10 +370,11 @@ int tg_lsh_check_insert(tg_lsh *l, const uint64_t *block, int *is_dup) {
 
 size_t tg_lsh_bytes(const tg_lsh *l) {
     size_t t = l->cap_docs * TG_MINHASH_K * sizeof(uint16_t);
-    for (int b = 0; b < l->bands; b++) t += l->tabs[b].cap * (sizeof(uint64_t) + sizeof(uint32_t));
+    for (int b = 0; b < l->bands; b++) t += l->tabs[b].cap * sizeof(uint64_t);
     return t;
 }
 
 void tg_lsh_prefetch(const tg_lsh *l, const uint64_t *block) {
-    for (int b = 0; b < l->bands; b++) __builtin_prefetch(&l->tabs[b].keys[band_slot(block[b], l->tabs[b].cap)]);
+    for (int b = 0; b < l->bands; b++)
+        __builtin_prefetch(&l->tabs[b].slots[fp_slot(band_fp(block[b]), l->tabs[b].cap)]);
 }
