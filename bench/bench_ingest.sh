@@ -70,3 +70,34 @@ for nd in 0.9 0; do
       printf "%-26s %8.1f %9.2f %9.1f %8.2f %14.1f %9.1f   (%d kept, %d near-dups)\n", "--near-dup " nd, b/1e6, s, b/1e6/s, u+y, b/1e6/(u+y), kb/1024, kept, near }'
 done
 rm -rf "$DIR/corpus"
+
+# The floor: the same file only parsed by jansson, one line at a time, on one
+# thread (the parser ingest must use). Ingest's CPU time over this one says
+# what the rest (cleaning, hashing, MinHash, output) costs.
+cat >"$DIR/jansson_floor.c" <<'C'
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int main(int argc, char **argv) {
+    FILE *f = fopen(argv[1], "rb");
+    if (!f) return 1;
+    static char line[1 << 20];
+    long n = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_error_t e;
+        json_t *o = json_loadb(line, strlen(line), 0, &e);
+        if (o && json_is_string(json_object_get(o, "text"))) n++;
+        json_decref(o);
+    }
+    fclose(f);
+    printf("%ld\n", n);
+    return 0;
+}
+C
+if cc -O2 -o "$DIR/jansson_floor" "$DIR/jansson_floor.c" -ljansson 2>/dev/null; then
+  /usr/bin/time -f '%e %M %U %S' -o "$DIR/time.txt" "$DIR/jansson_floor" "$IN" >/dev/null
+  read -r secs kb usr sys < "$DIR/time.txt"
+  awk -v b="$BYTES" -v s="$secs" -v kb="$kb" -v u="$usr" -v y="$sys" 'BEGIN {
+      printf "%-26s %8.1f %9.2f %9.1f %8.2f %14.1f %9.1f   (1 thread, parse only)\n", "jansson parse (floor)", b/1e6, s, b/1e6/s, u+y, b/1e6/(u+y), kb/1024 }'
+fi
