@@ -16,8 +16,8 @@
  * kernels take `bf16`: false for fp32, true for bf16 multiplies (tg_gemm).
  *
  * Threading: OpenMP inside each kernel; matrix multiplies go through
- * tg_gemm (oneDNN or OpenBLAS, both on the OpenMP runtime: one thread pool). Every kernel may be called from
- * outside a parallel region only.
+ * tg_gemm (oneDNN or OpenBLAS, both on the OpenMP runtime: one thread
+ * pool). Every kernel may be called from outside a parallel region only.
  */
 #ifndef TG_KERNELS_CPU_H
 #define TG_KERNELS_CPU_H
@@ -58,7 +58,7 @@ void tg_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
 
 /* ---------------------------------------------------------- matmul
  * out (N, OC) = inp (N, C) @ weight (C, OC) + bias (OC); bias may be NULL.
- * PyTorch: torch.addmm(bias, inp, weight) (HF Conv1D). Through cblas_sgemm. */
+ * PyTorch: torch.addmm(bias, inp, weight) (HF Conv1D). Through tg_gemm. */
 void tg_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int C, int OC,
                        bool bf16);
 /* out = residual + inp @ weight + bias: a projection and the residual add
