@@ -57,6 +57,7 @@ void tg_attention_forward(float *out, float *att, const float *qkv, const int32_
                 float *p = P + (size_t)t * T;
                 int s = row_start(run_start, b, T, t);
                 float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
                 for (int j = s; j <= t; j++) mx = p[j] > mx ? p[j] : mx;
                 float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
@@ -116,6 +117,7 @@ void tg_attention_backward(float *dqkv, float *scratch, const float *dout, const
                 const float *p = P + (size_t)t * T;
                 float *d = dS + (size_t)t * T;
                 float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
                 for (int j = kmin; j <= t; j++) dot += p[j] * d[j];
                 for (int j = kmin; j < r1; j++) d[j] = p[j] * (d[j] - dot);
             }
