@@ -161,6 +161,14 @@ static void test_clean(void) {
     CHECK_EQ_INT(c.controls, 3);
     CHECK_EQ_INT(c.escapes, 1);
 
+    memset(&c, 0, sizeof c);
+    const char *bs = "`_\bn' and B\bBo\bol\bld \xe2\x80\x9c\bx";
+    n = tg_clean_text(bs, strlen(bs), out, &c);
+    out[n] = 0;
+    CHECK_STR(out, "`n' and Bold x"); /* overstrike: the last character struck stays */
+    CHECK_EQ_INT(c.controls, 5);
+    CHECK_EQ_INT(c.chars, 14);
+
     int64_t bad = 0;
     const char *inv = "ab\xff" "cd\xc0\xaf" "e\xed\xa0\x80" "f\xe2\x82";
     n = tg_clean_utf8_fix(inv, strlen(inv), out, &bad);

@@ -169,6 +169,18 @@ size_t tg_clean_text(const char *in, size_t n, char *out, tg_clean_counts *c) {
             c->escapes++;
             continue;
         }
+        if (ch == 0x08) {
+            /* Backspace: old text files overstrike with it ("_\bn" for an
+             * underlined n, "H\bH" for bold): keep what was struck last. */
+            if (o > 0 && out[o - 1] != '\n') {
+                do o--;
+                while (o > 0 && ((unsigned char)out[o] & 0xC0) == 0x80);
+                chars--;
+            }
+            i++;
+            c->controls++;
+            continue;
+        }
         if (ch < 0x20 || ch == 0x7F) {
             i++;
             c->controls++;
