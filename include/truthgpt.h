@@ -455,6 +455,12 @@ int tg_engine_active(const tg_engine *e);     /* requests in progress */
 int tg_engine_free_slots(const tg_engine *e); /* slots free for tg_engine_add */
 int tg_engine_max_slots(const tg_engine *e);
 int tg_engine_max_ctx(const tg_engine *e);
+/* Threads the per-token work uses now. By default the engine measures, now
+ * and then, whether one thread or all of them decode faster (on a busy
+ * machine OpenMP barriers can make all threads much slower) and keeps the
+ * faster; results never depend on it. Off: always all threads. */
+int tg_engine_threads(const tg_engine *e);
+void tg_engine_set_adaptive_threads(tg_engine *e, bool on);
 /* The token's bytes as the engine streams them. */
 const char *tg_engine_token_text(const tg_engine *e, int32_t id, int *len);
 

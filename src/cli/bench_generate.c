@@ -122,7 +122,7 @@ static void fill_prompt(int32_t *ids, int n, int V, uint64_t seed) {
 
 int tg_bench_generate(int argc, char **argv) {
     const char *model_path = NULL, *preset = NULL, *dtype_s = "fp32";
-    int streams = 8, prompt_len = 512, gen = 64, json = 0, threads = 0, ttft_prompt = 100, requests = -1;
+    int streams = 8, prompt_len = 512, gen = 64, json = 0, threads = 0, ttft_prompt = 100, requests = -1, fixed = 0;
     tg_opt opts[] = {
         {"model", TG_OPT_STR, &model_path, "PATH", "checkpoint or run directory"},
         {"preset", TG_OPT_STR, &preset, "NAME", "a preset with random weights instead (tiny, small, gpt2, ...)"},
@@ -132,6 +132,7 @@ int tg_bench_generate(int argc, char **argv) {
         {"gen-tokens", TG_OPT_INT, &gen, "G", "tokens generated per stream"},
         {"ttft-prompt", TG_OPT_INT, &ttft_prompt, "N", "prompt tokens of the requests timed to first token"},
         {"requests", TG_OPT_INT, &requests, "N", "requests in the time-to-first-token load test (-1: 2 x streams, 0: skip)"},
+        {"fixed-threads", TG_OPT_FLAG, &fixed, NULL, "always use every thread (no adaptive 1-thread fallback)"},
         {"json", TG_OPT_FLAG, &json, NULL, "end with one JSON line of the figures"},
         {"threads", TG_OPT_INT, &threads, "N", "threads (0: all cores)"},
         {0},
@@ -196,6 +197,8 @@ int tg_bench_generate(int argc, char **argv) {
     /* single-stream decode and prefill: one slot */
     double decode_tps = 0, prefill_tps = 0;
     if (rc == TG_OK) rc = tg_engine_init(&e, model, tok, 1, 0, dtype);
+    if (rc == TG_OK) tg_engine_set_adaptive_threads(e, !fixed);
+    int threads_single = 0, threads_multi = 0;
     for (int rep = 0; rc == TG_OK && rep < 3; rep++) {
         req_timing rt = {0};
         tg_sampling_params p = bench_params(gen, 1);
@@ -217,6 +220,7 @@ int tg_bench_generate(int argc, char **argv) {
         double dt = tg_now() - t0;
         if (rc == TG_OK && prompt_len / dt > prefill_tps) prefill_tps = prompt_len / dt;
     }
+    if (e) threads_single = tg_engine_threads(e);
     tg_engine_free(e);
     e = NULL;
 
@@ -226,6 +230,7 @@ int tg_bench_generate(int argc, char **argv) {
     req_timing *rts = calloc((size_t)streams * 64, sizeof *rts);
     if (rc == TG_OK && !rts) rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
     if (rc == TG_OK) rc = tg_engine_init(&e, model, tok, streams, ctx_n, dtype);
+    if (rc == TG_OK) tg_engine_set_adaptive_threads(e, !fixed);
     for (int rep = 0; rc == TG_OK && rep < 2; rep++) {
         memset(rts, 0, (size_t)streams * sizeof *rts);
         for (int s = 0; rc == TG_OK && s < streams; s++) {
@@ -278,6 +283,7 @@ int tg_bench_generate(int argc, char **argv) {
         p50 = ttft[(added - 1) / 2];
         p99 = ttft[(int)ceil(0.99 * added) - 1];
     }
+    if (e) threads_multi = tg_engine_threads(e);
     double rss = tg_peak_rss_mb();
     if (rc == TG_OK) {
         printf("\n%-44s %12s %12s %8s\n", "figure", "ours", "bound", "of bound");
@@ -295,6 +301,8 @@ int tg_bench_generate(int argc, char **argv) {
             printf("%-44s %12.1f\n", "  time to first token p99 (ms)", p99 * 1e3);
         }
         printf("%-44s %12.0f\n", "peak RSS (MB)", rss);
+        printf("threads used at the end: %d single stream, %d with %d streams (of %d%s)\n", threads_single,
+               threads_multi, streams, tg_num_threads(), fixed ? ", fixed" : ", adaptive");
         printf("bounds: %.1f GB/s streaming read, %.1f MB of weights a token; %.0f GFLOP/s %s GEMM peak, "
                "%.2f GFLOP a prompt token\n",
                bw, bytes_per_token / 1e6, peak, dtype_s, prefill_flops / 1e9);
@@ -302,9 +310,10 @@ int tg_bench_generate(int argc, char **argv) {
             printf("{\"decode_tok_per_s\": %.2f, \"prefill_tok_per_s\": %.2f, \"bound_tok_per_s\": %.2f, "
                    "\"streams\": %d, \"aggregate_tok_per_s\": %.2f, \"peak_rss_mb\": %.1f, \"dtype\": \"%s\", "
                    "\"prefill_bound_tok_per_s\": %.2f, \"bandwidth_gb_per_s\": %.2f, \"gemm_peak_gflops\": %.1f, "
-                   "\"ttft_p50_ms\": %.2f, \"ttft_p99_ms\": %.2f, \"load_tok_per_s\": %.2f, \"prompt_len\": %d}\n",
+                   "\"ttft_p50_ms\": %.2f, \"ttft_p99_ms\": %.2f, \"load_tok_per_s\": %.2f, \"prompt_len\": %d, "
+                   "\"threads_single\": %d, \"threads_streams\": %d}\n",
                    decode_tps, prefill_tps, bound_decode, streams, agg_tps, rss, dtype_s, bound_prefill, bw, peak,
-                   p50 * 1e3, p99 * 1e3, load_tokens / load_dt, prompt_len);
+                   p50 * 1e3, p99 * 1e3, load_tokens / load_dt, prompt_len, threads_single, threads_multi);
     }
     free(ttft);
     free(rts);

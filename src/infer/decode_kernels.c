@@ -194,10 +194,20 @@ static void panel_rows_bf16(float *out, int ldo, const uint16_t *xb, const uint1
 
 void tg_packed_matmul(float *out, int ldo, const float *x, const tg_packed_weight *W, const float *bias, int M,
                       uint16_t *xb) {
+    tg_packed_matmul_nt(out, ldo, x, W, bias, M, xb, 0);
+}
+
+void tg_packed_matmul_nt(float *out, int ldo, const float *x, const tg_packed_weight *W, const float *bias, int M,
+                         uint16_t *xb, int nt) {
+#ifdef _OPENMP
+    if (nt <= 0) nt = omp_get_max_threads();
+#else
+    nt = 1;
+#endif
     const int K = W->K, N = W->N, P = W->Np / TG_PANEL;
     if (W->dtype == TG_DTYPE_BF16) {
         size_t n = (size_t)M * K;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > 65536) num_threads(nt)
         for (size_t i = 0; i < n; i++) xb[i] = f32_to_bf16(x[i]);
     }
     /* Threads only pay off past ~10 microseconds of work: a parallel region
@@ -205,7 +215,7 @@ void tg_packed_matmul(float *out, int ldo, const float *x, const tg_packed_weigh
     const int par = (double)M * K * W->Np >= (double)(1 << 18);
     for (int m0 = 0; m0 < M; m0 += TG_MBLOCK) {
         int mb = M - m0 < TG_MBLOCK ? M - m0 : TG_MBLOCK;
-#pragma omp parallel for schedule(static) if (par)
+#pragma omp parallel for schedule(static) if (par) num_threads(nt)
         for (int p = 0; p < P; p++) {
             int c0 = p * TG_PANEL;
             int nv = N - c0 < TG_PANEL ? N - c0 : TG_PANEL;

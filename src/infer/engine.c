@@ -60,6 +60,14 @@ struct tg_engine {
     tg_params *P;
     int L, C, NH, HS, V, Vp;
     int max_slots, max_ctx, max_rows, n_threads;
+    /* Thread count of the per-token work, chosen by measurement: on a busy
+     * machine an OpenMP barrier waits for a descheduled thread, and with ~60
+     * barriers a token two threads ran 7x slower than one here (load 8 on 2
+     * cores). Every probe_every decode-only steps, one step runs with the
+     * other count right after one with the current; a clearly faster one
+     * (by 20%) is kept. Results never depend on the thread count. */
+    int nt_cur, nt_step, adaptive, probe_every, since_probe, probe_phase, ref_rows;
+    double ref_t;
     tg_dtype dtype;
     tg_packed_weight *wqkv, *wproj, *wfc, *wfcproj; /* (L) */
     tg_packed_weight wlm;                         /* wte^T: (C, Vp) */
@@ -100,8 +108,9 @@ static inline float fast_exp(float x) {
 }
 
 /* PyTorch: F.layer_norm(x, (C,), w, b, eps) per row. */
-static void layernorm_rows(float *out, const float *x, const float *w, const float *b, int M, int C, float eps) {
-#pragma omp parallel for schedule(static) if ((size_t)M * C >= 65536)
+static void layernorm_rows(float *out, const float *x, const float *w, const float *b, int M, int C, float eps,
+                           int nt) {
+#pragma omp parallel for schedule(static) if ((size_t)M * C >= 65536) num_threads(nt)
     for (int m = 0; m < M; m++) {
         const float *xr = x + (size_t)m * C;
         float *o = out + (size_t)m * C;
@@ -117,8 +126,8 @@ static void layernorm_rows(float *out, const float *x, const float *w, const flo
 }
 
 /* PyTorch: F.gelu(x, approximate="tanh"), in place over n values. */
-static void gelu_inplace(float *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= 65536)
+static void gelu_inplace(float *x, size_t n, int nt) {
+#pragma omp parallel for schedule(static) if (n >= 65536) num_threads(nt)
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
         float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
@@ -128,8 +137,8 @@ static void gelu_inplace(float *x, size_t n) {
     }
 }
 
-static void add_inplace(float *x, const float *y, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
+static void add_inplace(float *x, const float *y, size_t n, int nt) {
+#pragma omp parallel for schedule(static) if (n > 65536) num_threads(nt)
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
@@ -213,7 +222,7 @@ static void attention(tg_engine *e, int l) {
     if (nd > 0) {
         double work = 0;
         for (int r = r0; r < e->n_rows; r++) work += (double)(e->row_pos[r] + 1) * C;
-#pragma omp parallel for schedule(dynamic) if (work >= (double)(1 << 17)) num_threads(e->n_threads)
+#pragma omp parallel for schedule(dynamic) if (work >= (double)(1 << 17)) num_threads(e->nt_step)
         for (int job = 0; job < nd * NH; job++) {
             int r = r0 + job / NH, h = job % NH;
             int s = e->row_slot[r];
@@ -236,7 +245,7 @@ static void attention(tg_engine *e, int l) {
  * (At 512 rows the kernel also ran ahead of OpenBLAS's sgemm here: 97 vs 88
  * GFLOP/s on one core.) */
 static void matmul_rows(tg_engine *e, float *out, const float *x, const tg_packed_weight *W, const float *bias) {
-    tg_packed_matmul(out, W->N, x, W, bias, e->n_rows, e->xb);
+    tg_packed_matmul_nt(out, W->N, x, W, bias, e->n_rows, e->xb, e->nt_step);
 }
 
 /* Runs the step's rows through the model; fills e->logits for the last row
@@ -245,17 +254,17 @@ static void matmul_rows(tg_engine *e, float *out, const float *x, const tg_packe
 static int forward_rows(tg_engine *e) {
     const int C = e->C, L = e->L, R = e->n_rows;
     const tg_params *P = e->P;
-#pragma omp parallel for schedule(static) if ((size_t)R * C >= 65536)
+#pragma omp parallel for schedule(static) if ((size_t)R * C >= 65536) num_threads(e->nt_step)
     for (int r = 0; r < R; r++) {
         const float *te = P->wte + (size_t)e->row_tok[r] * C, *pe = P->wpe + (size_t)e->row_pos[r] * C;
         float *xr = e->x + (size_t)r * C;
         for (int i = 0; i < C; i++) xr[i] = te[i] + pe[i];
     }
     for (int l = 0; l < L; l++) {
-        layernorm_rows(e->xn, e->x, P->ln1w + (size_t)l * C, P->ln1b + (size_t)l * C, R, C, e->cfg.ln_eps);
+        layernorm_rows(e->xn, e->x, P->ln1w + (size_t)l * C, P->ln1b + (size_t)l * C, R, C, e->cfg.ln_eps, e->nt_step);
         matmul_rows(e, e->qkv, e->xn, &e->wqkv[l], P->qkvb + (size_t)l * 3 * C);
         /* this step's keys and values into the cache */
-#pragma omp parallel for schedule(static) if ((size_t)R * C >= 65536)
+#pragma omp parallel for schedule(static) if ((size_t)R * C >= 65536) num_threads(e->nt_step)
         for (int r = 0; r < R; r++) {
             int s = e->row_slot[r], pos = e->row_pos[r];
             for (int h = 0; h < e->NH; h++) {
@@ -267,12 +276,12 @@ static int forward_rows(tg_engine *e) {
         }
         attention(e, l);
         matmul_rows(e, e->tmp, e->att, &e->wproj[l], P->attprojb + (size_t)l * C);
-        add_inplace(e->x, e->tmp, (size_t)R * C);
-        layernorm_rows(e->xn, e->x, P->ln2w + (size_t)l * C, P->ln2b + (size_t)l * C, R, C, e->cfg.ln_eps);
+        add_inplace(e->x, e->tmp, (size_t)R * C, e->nt_step);
+        layernorm_rows(e->xn, e->x, P->ln2w + (size_t)l * C, P->ln2b + (size_t)l * C, R, C, e->cfg.ln_eps, e->nt_step);
         matmul_rows(e, e->h, e->xn, &e->wfc[l], P->fcb + (size_t)l * 4 * C);
-        gelu_inplace(e->h, (size_t)R * 4 * C);
+        gelu_inplace(e->h, (size_t)R * 4 * C, e->nt_step);
         matmul_rows(e, e->tmp, e->h, &e->wfcproj[l], P->fcprojb + (size_t)l * C);
-        add_inplace(e->x, e->tmp, (size_t)R * C);
+        add_inplace(e->x, e->tmp, (size_t)R * C, e->nt_step);
     }
     /* rows that need logits: last of each prefill group, then decode rows */
     int nl = 0;
@@ -285,8 +294,8 @@ static int forward_rows(tg_engine *e) {
         memcpy(e->lx + (size_t)nl * C, e->x + (size_t)r * C, (size_t)C * sizeof(float));
         e->logit_slot[nl++] = e->row_slot[r];
     }
-    layernorm_rows(e->lx, e->lx, P->lnfw, P->lnfb, nl, C, e->cfg.ln_eps);
-    tg_packed_matmul(e->logits, e->Vp, e->lx, &e->wlm, NULL, nl, e->xb);
+    layernorm_rows(e->lx, e->lx, P->lnfw, P->lnfb, nl, C, e->cfg.ln_eps, e->nt_step);
+    tg_packed_matmul_nt(e->logits, e->Vp, e->lx, &e->wlm, NULL, nl, e->xb, e->nt_step);
     return nl;
 }
 
@@ -396,6 +405,9 @@ int tg_engine_init(tg_engine **out, tg_model *model, const tg_tokenizer *tok, in
 #else
     e->n_threads = 1;
 #endif
+    e->nt_cur = e->nt_step = e->n_threads;
+    e->adaptive = 1;
+    e->probe_every = 32;
     for (int i = 0; i < 256; i++) e->byte_text[i] = (char)i;
     const int L = e->L, C = e->C, R = e->max_rows;
     e->wqkv = calloc((size_t)L, sizeof *e->wqkv);
@@ -462,6 +474,11 @@ int tg_engine_init(tg_engine **out, tg_model *model, const tg_tokenizer *tok, in
 /* ------------------------------------------------------------ requests */
 
 int tg_engine_active(const tg_engine *e) { return e->n_active; }
+int tg_engine_threads(const tg_engine *e) { return e->nt_cur; }
+void tg_engine_set_adaptive_threads(tg_engine *e, bool on) {
+    e->adaptive = on;
+    if (!on) e->nt_cur = e->nt_step = e->n_threads;
+}
 int tg_engine_free_slots(const tg_engine *e) { return e->max_slots - e->n_active; }
 int tg_engine_max_slots(const tg_engine *e) { return e->max_slots; }
 int tg_engine_max_ctx(const tg_engine *e) { return e->max_ctx; }
@@ -646,7 +663,33 @@ int tg_engine_step(tg_engine *e) {
     }
     e->n_rows = R;
     if (R == 0) return TG_OK;
+    /* the thread count: see the struct; only decode-only steps are compared */
+    int decode_only = e->adaptive && e->n_threads > 1 && e->n_grp == 0;
+    int nt = e->nt_cur;
+    if (!decode_only) {
+        e->probe_phase = 0;
+    } else {
+        if (e->probe_phase == 0 && ++e->since_probe >= e->probe_every) e->probe_phase = 1;
+        if (e->probe_phase == 2) nt = e->nt_cur == 1 ? e->n_threads : 1;
+    }
+    e->nt_step = nt;
+    double t0 = tg_now();
     int nl = forward_rows(e);
+    double dt = tg_now() - t0;
+    if (decode_only && e->probe_phase == 1) {
+        e->ref_t = dt;
+        e->ref_rows = R;
+        e->probe_phase = 2;
+    } else if (decode_only && e->probe_phase == 2) {
+        if (R == e->ref_rows && dt < 0.8 * e->ref_t) {
+            e->nt_cur = nt;
+            e->probe_every = 32;
+        } else if (e->probe_every < 1024) {
+            e->probe_every *= 2; /* a settled choice is re-checked ever more rarely */
+        }
+        e->probe_phase = 0;
+        e->since_probe = 0;
+    }
     for (int g = 0; g < e->n_grp; g++) {
         slot_t *sl = &e->slots[e->grp_slot[g]];
         sl->pos = sl->n_prompt;

@@ -45,6 +45,9 @@ void tg_packed_weight_free(tg_packed_weight *pw);
  * rows of x are rounded to bf16 into xb (M*K uint16 scratch), sums in fp32. */
 void tg_packed_matmul(float *out, int ldo, const float *x, const tg_packed_weight *W, const float *bias, int M,
                       uint16_t *xb);
+/* The same on at most nt threads (0: all); results do not depend on nt. */
+void tg_packed_matmul_nt(float *out, int ldo, const float *x, const tg_packed_weight *W, const float *bias, int M,
+                         uint16_t *xb, int nt);
 /* Reference: plain loops in double over the original fp32 W (K, N). */
 void tg_matmul_ref(float *out, int ldo, const float *x, const float *W, const float *bias, int M, int K, int N);
 
