@@ -8,7 +8,7 @@
 #   4. pretrain a `tiny` GPT for a few minutes
 #   5. print a few samples as text
 # Everything goes to runs/demo/ (DEMO_DIR to change it). Training stops after
-# DEMO_STEPS steps (default 1500) or DEMO_TRAIN_SECONDS seconds (default 240),
+# DEMO_STEPS steps (default 1500) or DEMO_TRAIN_SECONDS seconds (default 360),
 # whichever comes first: on a timeout it gets SIGINT, which saves a checkpoint
 # and exits cleanly, so the demo finishes in time on a slow or busy machine.
 set -euo pipefail
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-${BUILD:-build}/truthgpt}
 OUT=${DEMO_DIR:-runs/demo}
 STEPS=${DEMO_STEPS:-1500}
-TRAIN_SECONDS=${DEMO_TRAIN_SECONDS:-240}
+TRAIN_SECONDS=${DEMO_TRAIN_SECONDS:-360}
 FORTUNES=${FORTUNES:-/usr/share/games/fortunes}
 
 bold=""; dim=""; reset=""
