@@ -36,4 +36,4 @@ bench: build
 	@TRUTHGPT=$(BUILD)/truthgpt bash bench/compare_train.sh $(BENCH_PRESETS)
 
 clean:
-	rm -rf $(BUILD) build-asan build.cmake.log build-asan.cmake.log
+	rm -rf $(BUILD) build-asan build-valgrind *.cmake.log build-valgrind.build.log

@@ -19,4 +19,19 @@ echo "== sanitizer build (ASan+UBSan): unit tests"
 make --no-print-directory build-asan || exit 1
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
    OMP_NUM_THREADS=2 ctest --output-on-failure -j "$JOBS" -L unit -LE slow) || fail=1
+echo "== valgrind (portable build, no AVX-512, which valgrind cannot decode): unit tests, leaks and memory errors"
+cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=Debug -DTG_NATIVE=OFF > build-valgrind.cmake.log 2>&1 &&
+  cmake --build build-valgrind -j "$JOBS" > build-valgrind.build.log 2>&1 || { cat build-valgrind.build.log; exit 1; }
+# TG_BLAS=openblas: oneDNN's JIT-generated code confuses valgrind's analysis.
+vg_one() {
+  local t=$1 log="build-valgrind/$(basename "$1").valgrind.log"
+  if TG_BLAS=openblas OMP_NUM_THREADS=2 valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+       --error-exitcode=99 "$t" > "$log" 2>&1; then
+    echo "valgrind $(basename "$t"): clean"
+  else
+    echo "valgrind $(basename "$t"): FAILED"; tail -40 "$log"; return 1
+  fi
+}
+export -f vg_one
+ls build-valgrind/test_* | xargs -P "$JOBS" -I{} bash -c 'vg_one {}' || fail=1
 exit $fail
