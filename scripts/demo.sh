@@ -17,6 +17,7 @@ BIN=${BIN:-${BUILD:-build}/truthgpt}
 OUT=${DEMO_DIR:-runs/demo}
 STEPS=${DEMO_STEPS:-1500}
 TRAIN_SECONDS=${DEMO_TRAIN_SECONDS:-360}
+LR=${DEMO_LR:-2e-3}
 FORTUNES=${FORTUNES:-/usr/share/games/fortunes}
 
 bold=""; dim=""; reset=""
@@ -49,7 +50,7 @@ stage "3/5 tokenize: corpus -> $OUT/shards"
 stage "4/5 train: tiny GPT (4 layers, 4 heads, 256 wide, context 256), up to $STEPS steps or ${TRAIN_SECONDS}s -> $OUT/run"
 rc=0
 timeout -s INT "$TRAIN_SECONDS" "$BIN" train --preset tiny --data "$OUT/shards" --out "$OUT/run" --steps "$STEPS" \
-    --batch 8 --lr 2e-3 --warmup 50 --eval-every 100 --eval-batches 10 --save-every 0 || rc=$?
+    --batch 8 --lr "$LR" --warmup 50 --eval-every 100 --eval-batches 10 --save-every 0 || rc=$?
 # 124: the time budget ran out and the trainer saved a checkpoint on SIGINT.
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then echo "demo: training failed (exit $rc)" >&2; exit "$rc"; fi
 if ! ls -d "$OUT"/run/checkpoint-* >/dev/null 2>&1; then echo "demo: no checkpoint in $OUT/run" >&2; exit 1; fi
