@@ -6,6 +6,7 @@
 #ifndef TG_CLI_H
 #define TG_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum {
@@ -50,6 +51,22 @@ int tg_args_given(int argc, char **argv, const char *name);
     X(serve, "serve an OpenAI-compatible API and a web chat page")                     \
     X(inspect, "show where a model came from (manifest, config)")                      \
     X(bench, "benchmarks: bench train, bench generate")
+
+/* Run directories, shared by train and finetune (run_dir.c). */
+typedef struct json_t json_t;
+/* "truthgpt COMMAND ARG..." for the manifest (malloc'd). */
+char *tg_cli_command_line(const char *command, int argc, char **argv);
+/* --out must be a directory that can be created and written into. */
+int tg_cli_check_out_dir(const char *out);
+/* 1 and the newest complete checkpoint of run directory OUT in ckpt, 0 if it
+ * has none (a checkpoint directory itself is not a run). */
+int tg_cli_run_checkpoint(const char *out, char *ckpt, size_t n);
+/* Loads CKPT/trainer_state.json; hparams points into state (free state with
+ * json_decref when the strings taken from it are no longer needed). */
+int tg_cli_load_hparams(const char *ckpt, json_t **state, json_t **hparams);
+/* In a restore function: take hyperparameter KEY into DST unless --FLAG was given. */
+#define TG_HPARAM_FROM(h, argc, argv, flag, key, test, dst, get) \
+    if (!tg_args_given(argc, argv, flag) && test(json_object_get(h, key))) dst = get(json_object_get(h, key))
 
 /* bench subcommands (bench_train.c, bench_generate.c) */
 int tg_bench_train(int argc, char **argv);

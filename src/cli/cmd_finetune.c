@@ -38,16 +38,6 @@ typedef struct {
     float lr, min_lr_frac, weight_decay, grad_clip;
 } ft_flags;
 
-static char *command_line(int argc, char **argv) {
-    size_t n = 32;
-    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 3;
-    char *s = malloc(n);
-    if (!s) return NULL;
-    size_t k = (size_t)snprintf(s, n, "truthgpt finetune");
-    for (int i = 0; i < argc; i++) k += (size_t)snprintf(s + k, n - k, " %s", argv[i]);
-    return s;
-}
-
 static int check_flags(const ft_flags *f) {
     if (f->batch <= 0) return tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", f->batch);
     if (f->accum <= 0) return tg_error_set(TG_ERR_INPUT, "--accum must be positive (got %d)", f->accum);
@@ -69,49 +59,12 @@ static int check_flags(const ft_flags *f) {
     return TG_OK;
 }
 
-static int check_out(const char *out) {
-    if (tg_path_exists(out) && !tg_path_is_dir(out))
-        return tg_error_set(TG_ERR_INPUT, "--out %s: exists and is not a directory", out);
-    if (tg_mkdirs(out) != TG_OK) return tg_error_set(TG_ERR_INPUT, "--out %s: cannot create: %s", out, tg_error_message());
-    char *probe = tg_path_join(out, ".write-test");
-    FILE *fp = fopen(probe, "wb");
-    int e = errno;
-    if (fp) {
-        fclose(fp);
-        unlink(probe);
-    }
-    free(probe);
-    if (!fp) return tg_error_set(TG_ERR_INPUT, "--out %s: not writable: %s", out, strerror(e));
-    return TG_OK;
-}
-
-/* The newest complete checkpoint of a run directory, if any. */
-static int run_checkpoint(const char *out, char *ckpt, size_t n) {
-    if (!tg_path_is_dir(out)) return 0;
-    char *cfg = tg_path_join(out, "config.json");
-    int direct = tg_path_exists(cfg);
-    free(cfg);
-    if (direct) return 0;
-    int ok = tg_checkpoint_resolve(out, ckpt, n) == TG_OK;
-    if (!ok) tg_error_clear();
-    return ok;
-}
-
 /* Flags not given on the command line come from the checkpoint's
  * trainer_state.json, so `finetune --out RUN --resume` needs nothing else. */
 static int restore_flags(const char *ckpt, ft_flags *f, int argc, char **argv, json_t **keep) {
-    char *path = tg_path_join(ckpt, "trainer_state.json");
-    json_error_t jerr;
-    json_t *s = json_load_file(path, 0, &jerr);
-    if (!s) {
-        int rc = tg_error_set(TG_ERR_INPUT, "%s: %s", path, jerr.text);
-        free(path);
-        return rc;
-    }
-    free(path);
-    json_t *h = json_object_get(s, "hyperparameters");
-#define FROM(flag, key, test, dst, get) \
-    if (!tg_args_given(argc, argv, flag) && test(json_object_get(h, key))) dst = get(json_object_get(h, key));
+    json_t *s, *h;
+    TG_TRY(tg_cli_load_hparams(ckpt, &s, &h));
+#define FROM(flag, key, test, dst, get) TG_HPARAM_FROM(h, argc, argv, flag, key, test, dst, get);
     FROM("batch", "batch", json_is_integer, f->batch, (int)json_integer_value);
     FROM("ctx", "ctx", json_is_integer, f->ctx, (int)json_integer_value);
     FROM("accum", "accum", json_is_integer, f->accum, (int)json_integer_value);
@@ -293,13 +246,13 @@ int tg_cmd_finetune(int argc, char **argv) {
     int resuming = 0;
     if (!f.eval_only) {
         if (f.resume) {
-            if (run_checkpoint(f.out, ckpt, sizeof ckpt)) {
+            if (tg_cli_run_checkpoint(f.out, ckpt, sizeof ckpt)) {
                 resuming = 1;
                 if ((rc = restore_flags(ckpt, &f, argc, argv, &state)) != TG_OK) return tg_cli_fail(rc);
             } else {
                 tg_info("--resume: no checkpoint in %s yet, starting fresh", f.out);
             }
-        } else if (run_checkpoint(f.out, ckpt, sizeof ckpt)) {
+        } else if (tg_cli_run_checkpoint(f.out, ckpt, sizeof ckpt)) {
             tg_error_set(TG_ERR_INPUT, "--out %s already holds a run (%s): pass --resume to continue it, or choose another --out",
                          f.out, ckpt);
             return tg_cli_fail(TG_ERR_INPUT);
@@ -399,7 +352,7 @@ int tg_cmd_finetune(int argc, char **argv) {
         f.steps = ((int64_t)f.epochs * per_epoch + f.accum - 1) / f.accum;
     }
     if (rc == TG_OK && f.warmup < 0) f.warmup = (int)(f.steps / 20);
-    if (rc == TG_OK) rc = check_out(f.out);
+    if (rc == TG_OK) rc = tg_cli_check_out_dir(f.out);
 
     /* From here on --out is written. */
     if (rc == TG_OK) {
@@ -413,7 +366,7 @@ int tg_cmd_finetune(int argc, char **argv) {
         }
     }
     if (rc == TG_OK) {
-        cmdline = command_line(argc, argv);
+        cmdline = tg_cli_command_line("finetune", argc, argv);
         json_t *h = json_object();
         json_object_set_new(h, "model", json_string(f.model ? f.model : model_dir));
         json_object_set_new(h, "chat", json_string(f.chat));

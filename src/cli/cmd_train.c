@@ -29,17 +29,6 @@ typedef struct {
     float lr, min_lr_frac, weight_decay, grad_clip;
 } train_flags;
 
-/* Joins argv into one string for the manifest. */
-static char *command_line(int argc, char **argv) {
-    size_t n = 32;
-    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 3;
-    char *s = malloc(n);
-    if (!s) return NULL;
-    size_t k = (size_t)snprintf(s, n, "truthgpt train");
-    for (int i = 0; i < argc; i++) k += (size_t)snprintf(s + k, n - k, " %s", argv[i]);
-    return s;
-}
-
 static json_t *shard_list(const tg_token_stream *ts) {
     json_t *a = json_array();
     for (int i = 0; i < ts->n_shards; i++) {
@@ -62,28 +51,12 @@ static json_t *config_json(const tg_config *c) {
 
 /* The flags a resumed run may take from trainer_state.json when not given. */
 static int restore_flags(const char *ckpt, train_flags *f, int argc, char **argv, json_t **keep) {
-    char *path = tg_path_join(ckpt, "trainer_state.json");
-    json_error_t jerr;
-    json_t *s = json_load_file(path, 0, &jerr);
-    if (!s) {
-        int rc = tg_error_set(TG_ERR_INPUT, "%s: %s", path, jerr.text);
-        free(path);
-        return rc;
-    }
-    free(path);
-    json_t *h = json_object_get(s, "hyperparameters");
-#define INT_FROM(flag, key, dst)                                                                              \
-    if (!tg_args_given(argc, argv, flag) && json_is_integer(json_object_get(h, key))) \
-        dst = (int)json_integer_value(json_object_get(h, key));
-#define I64_FROM(flag, key, dst)                                                                              \
-    if (!tg_args_given(argc, argv, flag) && json_is_integer(json_object_get(h, key))) \
-        dst = json_integer_value(json_object_get(h, key));
-#define FLT_FROM(flag, key, dst)                                                                              \
-    if (!tg_args_given(argc, argv, flag) && json_is_number(json_object_get(h, key))) \
-        dst = (float)json_number_value(json_object_get(h, key));
-#define STR_FROM(flag, key, dst)                                                                              \
-    if (!tg_args_given(argc, argv, flag) && json_is_string(json_object_get(h, key))) \
-        dst = json_string_value(json_object_get(h, key));
+    json_t *s, *h;
+    TG_TRY(tg_cli_load_hparams(ckpt, &s, &h));
+#define INT_FROM(flag, key, dst) TG_HPARAM_FROM(h, argc, argv, flag, key, json_is_integer, dst, (int)json_integer_value);
+#define I64_FROM(flag, key, dst) TG_HPARAM_FROM(h, argc, argv, flag, key, json_is_integer, dst, json_integer_value);
+#define FLT_FROM(flag, key, dst) TG_HPARAM_FROM(h, argc, argv, flag, key, json_is_number, dst, (float)json_number_value);
+#define STR_FROM(flag, key, dst) TG_HPARAM_FROM(h, argc, argv, flag, key, json_is_string, dst, json_string_value);
     INT_FROM("batch", "batch", f->batch);
     INT_FROM("ctx", "ctx", f->ctx);
     INT_FROM("accum", "accum", f->accum);
@@ -109,17 +82,6 @@ static int restore_flags(const char *ckpt, train_flags *f, int argc, char **argv
     return TG_OK;
 }
 
-/* Does DIR hold any complete checkpoint-STEP? */
-static int has_checkpoint(const char *out, char *ckpt, size_t n) {
-    if (!tg_path_is_dir(out)) return 0;
-    char *cfg = tg_path_join(out, "config.json");
-    int direct = tg_path_exists(cfg);
-    free(cfg);
-    if (direct) return 0; /* a checkpoint directory itself is not a run */
-    return tg_checkpoint_resolve(out, ckpt, n) == TG_OK;
-}
-
-/* Validates the flags that need no file. Errors name the flag. */
 static int check_flags(const train_flags *f) {
     if (f->batch <= 0) return tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", f->batch);
     if (f->accum <= 0) return tg_error_set(TG_ERR_INPUT, "--accum must be positive (got %d)", f->accum);
@@ -139,28 +101,6 @@ static int check_flags(const train_flags *f) {
     if (strcmp(f->dtype, "fp32") != 0 && strcmp(f->dtype, "bf16") != 0)
         return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", f->dtype);
     if (!f->data) return tg_error_set(TG_ERR_INPUT, "--data DIR|FILE is required (token shards from `truthgpt tokenize`)");
-    return TG_OK;
-}
-
-/* --out must be a directory we can create and write into. Probed with a
- * temporary file, since permission bits say nothing when running as root. */
-static int check_out(const char *out) {
-    if (tg_path_exists(out) && !tg_path_is_dir(out)) return tg_error_set(TG_ERR_INPUT, "--out %s: exists and is not a directory", out);
-    if (tg_mkdirs(out) != TG_OK) {
-        /* The message is copied: tg_error_set may not read its own buffer. */
-        char why[512];
-        snprintf(why, sizeof why, "%s", tg_error_message());
-        return tg_error_set(TG_ERR_INPUT, "--out: %s", why);
-    }
-    char *probe = tg_path_join(out, ".write-test");
-    FILE *fp = fopen(probe, "wb");
-    int e = errno;
-    if (fp) {
-        fclose(fp);
-        unlink(probe);
-    }
-    free(probe);
-    if (!fp) return tg_error_set(TG_ERR_INPUT, "--out %s: not writable: %s", out, strerror(e));
     return TG_OK;
 }
 
@@ -238,7 +178,7 @@ int tg_cmd_train(int argc, char **argv) {
     json_t *state = NULL;
     int resuming = 0;
     if (f.resume) {
-        if (has_checkpoint(f.out, ckpt, sizeof ckpt)) {
+        if (tg_cli_run_checkpoint(f.out, ckpt, sizeof ckpt)) {
             resuming = 1;
             rc = restore_flags(ckpt, &f, argc, argv, &state);
             if (rc != TG_OK) return tg_cli_fail(rc);
@@ -246,7 +186,7 @@ int tg_cmd_train(int argc, char **argv) {
             tg_error_clear();
             tg_info("--resume: no checkpoint in %s yet, starting fresh", f.out);
         }
-    } else if (has_checkpoint(f.out, ckpt, sizeof ckpt)) {
+    } else if (tg_cli_run_checkpoint(f.out, ckpt, sizeof ckpt)) {
         tg_error_set(TG_ERR_INPUT, "--out %s already holds a run (%s): pass --resume to continue it, or choose another --out",
                      f.out, ckpt);
         return tg_cli_fail(TG_ERR_INPUT);
@@ -329,7 +269,7 @@ int tg_cmd_train(int argc, char **argv) {
             if (rc == TG_OK) tg_model_init_weights(m, (uint64_t)f.seed);
         }
     }
-    if (rc == TG_OK) rc = check_out(f.out);
+    if (rc == TG_OK) rc = tg_cli_check_out_dir(f.out);
 
     tg_trainer_opts o = tg_trainer_default_opts();
     if (rc == TG_OK) {
@@ -337,7 +277,7 @@ int tg_cmd_train(int argc, char **argv) {
             tg_warn("--data %s: %lld tokens, less than one micro-batch (%d x %d): the data repeat within a batch", f.data,
                     (long long)train.ts.n_tokens, f.batch, T);
         tok_path = find_tokenizer(f.data);
-        cmdline = command_line(argc, argv);
+        cmdline = tg_cli_command_line("train", argc, argv);
         json_t *h = json_object();
         json_object_set_new(h, "data", json_string(f.data));
         if (have_val) json_object_set_new(h, "val_data", json_string(f.val_data ? f.val_data : f.data));

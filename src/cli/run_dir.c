@@ -1,0 +1,73 @@
+/*
+ * run_dir.c — what `train` and `finetune` share about a run directory:
+ * the command line recorded in the manifest, checking that --out can be
+ * written, finding a run's newest checkpoint, and reading the
+ * hyperparameters a resumed run takes from trainer_state.json.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/core.h"
+
+char *tg_cli_command_line(const char *command, int argc, char **argv) {
+    size_t n = strlen(command) + 16;
+    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
+    char *s = malloc(n);
+    if (!s) return NULL;
+    size_t k = (size_t)snprintf(s, n, "truthgpt %s", command);
+    for (int i = 0; i < argc; i++) k += (size_t)snprintf(s + k, n - k, " %s", argv[i]);
+    return s;
+}
+
+/* Probed with a temporary file, since permission bits say nothing when
+ * running as root. */
+int tg_cli_check_out_dir(const char *out) {
+    if (tg_path_exists(out) && !tg_path_is_dir(out))
+        return tg_error_set(TG_ERR_INPUT, "--out %s: exists and is not a directory", out);
+    if (tg_mkdirs(out) != TG_OK) {
+        /* Copied first: tg_error_set must not read its own buffer. */
+        char why[512];
+        snprintf(why, sizeof why, "%s", tg_error_message());
+        return tg_error_set(TG_ERR_INPUT, "--out: %s", why);
+    }
+    char *probe = tg_path_join(out, ".write-test");
+    FILE *fp = fopen(probe, "wb");
+    int e = errno;
+    if (fp) {
+        fclose(fp);
+        unlink(probe);
+    }
+    free(probe);
+    if (!fp) return tg_error_set(TG_ERR_INPUT, "--out %s: not writable: %s", out, strerror(e));
+    return TG_OK;
+}
+
+int tg_cli_run_checkpoint(const char *out, char *ckpt, size_t n) {
+    if (!tg_path_is_dir(out)) return 0;
+    char *cfg = tg_path_join(out, "config.json");
+    int direct = tg_path_exists(cfg);
+    free(cfg);
+    if (direct) return 0; /* a checkpoint directory itself is not a run */
+    int ok = tg_checkpoint_resolve(out, ckpt, n) == TG_OK;
+    if (!ok) tg_error_clear();
+    return ok;
+}
+
+int tg_cli_load_hparams(const char *ckpt, json_t **state, json_t **hparams) {
+    char *path = tg_path_join(ckpt, "trainer_state.json");
+    json_error_t jerr;
+    json_t *s = json_load_file(path, 0, &jerr);
+    if (!s) {
+        int rc = tg_error_set(TG_ERR_INPUT, "%s: %s", path, jerr.text);
+        free(path);
+        return rc;
+    }
+    free(path);
+    *state = s;
+    *hparams = json_object_get(s, "hyperparameters");
+    return TG_OK;
+}
