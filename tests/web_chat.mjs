@@ -53,7 +53,9 @@ try {
   await page.press('#input', 'Enter');
 
   // the reply streams: tokens appear while the stop button is showing
-  await page.waitForSelector('.msg.assistant .tok', { timeout: 30000 });
+  // 'attached', not 'visible': a token whose bytes end mid-character has an
+  // empty span (its text arrives with the next token) and no size.
+  await page.waitForSelector('.msg.assistant .tok', { state: 'attached', timeout: 30000 });
   const firstCount = await page.locator('.msg.assistant .tok').count();
   await page.waitForSelector('#stop', { state: 'hidden', timeout: 60000 });
   const tokens = await page.locator('.msg.assistant .tok').count();
