@@ -87,7 +87,8 @@ try {
   if (await page.isVisible('#stop')) await page.click('#stop');
   await page.waitForSelector('#stop', { state: 'hidden', timeout: 10000 });
   const meta2 = await page.textContent('.msg.assistant >> nth=1 >> .meta');
-  check(/stopped|finished|limit/.test(meta2), `Stop ends the reply ("${meta2}")`);
+  const body2 = /error/.test(meta2) ? await page.textContent('.msg.assistant >> nth=1') : '';
+  check(/stopped|finished|limit/.test(meta2), `Stop ends the reply ("${meta2}"${body2 ? `; reply: ${body2}` : ''})`);
   check(await page.isVisible('#send'), 'the Send button is back after Stop');
 
   // new chat clears the conversation
