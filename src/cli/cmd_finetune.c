@@ -194,6 +194,8 @@ static char *file_sha(const char *path) {
 }
 
 int tg_cmd_finetune(int argc, char **argv) {
+    /* First, before any thread exists: every thread then blocks the signals. */
+    if (tg_trainer_install_signals() != TG_OK) return tg_cli_fail(TG_ERR_RUNTIME);
     ft_flags f = {
         .dtype = "fp32", .new_tokens = "mean", .batch = 8, .accum = 1, .warmup = -1, .eval_every = 100,
         .save_every = 0, .seed = 1337, .lr = 1e-4f, .min_lr_frac = 0.1f, .weight_decay = 0.1f, .grad_clip = 1.0f,
@@ -451,7 +453,6 @@ int tg_cmd_finetune(int argc, char **argv) {
                     (long long)tb.n_truncated, T);
     }
     if (rc == TG_OK) {
-        tg_trainer_install_signals();
         rc = tg_trainer_run(m, &o, resuming ? &res : NULL, &interrupted);
     }
     if (rc == TG_OK && !interrupted && have_val && f.eval_exact > 0) rc = eval_exact(m, &val, &voc, T, f.eval_exact, f.out);

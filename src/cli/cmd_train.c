@@ -123,6 +123,8 @@ static char *find_tokenizer(const char *data) {
 }
 
 int tg_cmd_train(int argc, char **argv) {
+    /* First, before any thread exists: every thread then blocks the signals. */
+    if (tg_trainer_install_signals() != TG_OK) return tg_cli_fail(TG_ERR_RUNTIME);
     train_flags f = {
         .preset = "tiny", .shuffle = "on", .dtype = "fp32", .batch = 8, .accum = 1, .warmup = 100, .eval_every = 100,
         .eval_batches = 20, .save_every = 1000, .steps = 1000, .seed = 1337, .lr = 6e-4f, .min_lr_frac = 0.1f,
@@ -366,7 +368,6 @@ int tg_cmd_train(int argc, char **argv) {
     }
     int interrupted = 0;
     if (rc == TG_OK) {
-        tg_trainer_install_signals();
         rc = tg_trainer_run(m, &o, resuming ? &res : NULL, &interrupted);
     }
     int status = rc == TG_OK ? 0 : tg_cli_fail(rc);

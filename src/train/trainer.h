@@ -75,7 +75,9 @@ void tg_trainer_resume_free(tg_trainer_resume *r);
  * checkpoint), else 0. */
 int tg_trainer_run(tg_model *m, const tg_trainer_opts *o, const tg_trainer_resume *resume, int *interrupted);
 
-/* Installs SIGINT/SIGTERM handlers that only set a flag the loop polls. */
-void tg_trainer_install_signals(void);
+/* Blocks SIGINT/SIGTERM in the calling thread (and so in every thread it
+ * starts later) and starts a thread that turns the first one into a flag the
+ * loop polls at each step's end. Call it before any thread is started. */
+int tg_trainer_install_signals(void);
 
 #endif /* TG_TRAINER_H */
