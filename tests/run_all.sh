@@ -14,11 +14,7 @@ if [ -f tests/package.json ] && command -v npm >/dev/null; then
   bash tests/setup_npm.sh || { echo "npm test dependencies failed to install"; exit 1; }
 fi
 echo "== release build: all tests"
-# --repeat until-pass:2: two end-to-end tests are known to fail now and then
-# (e2e_train_resume: a heap corruption after a Ctrl-C checkpoint, seen in about
-# 1 run in 10; e2e_serve: the web page's Stop check); a failure prints its
-# output and a second failure fails the run. Remove once both are mended.
-(cd build && ctest --output-on-failure -j "$JOBS" --repeat until-pass:2) || fail=1
+(cd build && ctest --output-on-failure -j "$JOBS") || fail=1
 echo "== sanitizer build (ASan+UBSan): unit tests"
 make --no-print-directory build-asan || exit 1
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -143,6 +143,17 @@ int main(void) {
     CHECK(strcmp(r->model, "tiny") == 0);
     tg_sreq_release(r);
 
+    /* a NUL in the history (a reply can carry one) is left out, in both content forms */
+    r = parse(TG_SREQ_CHAT,
+              "{\"messages\":[{\"role\":\"assistant\",\"content\":\"a\\u0000b\"},"
+              "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"\\u0000c\"}]}]}",
+              &err);
+    CHECK(r != NULL);
+    want_prompt = "assistant:ab|user:c|assistant:";
+    CHECK(r && r->n_prompt == (int)strlen(want_prompt));
+    for (int i = 0; r && i < r->n_prompt; i++) CHECK(r->prompt[i] == (unsigned char)want_prompt[i]);
+    tg_sreq_release(r);
+
     /* defaults: max_tokens is the cap, temperature 1 */
     r = parse(TG_SREQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"\"}]}", &err);
     CHECK(r && r->max_tokens == 100 && r->temperature == 1.0f && !r->stream && !r->has_seed);

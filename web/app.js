@@ -208,7 +208,7 @@ async function send(text) {
   setBusy(true);
   els.status.textContent = 'generating…';
   const t0 = performance.now();
-  let finish = 'stop', usage = null;
+  let finish = 'stop', usage = null, error = null;
   try {
     const res = await fetch('/v1/chat/completions', {
       method: 'POST', headers: headers(), signal: controller.signal,
@@ -234,14 +234,20 @@ async function send(text) {
       if (c.finish_reason) finish = c.finish_reason;
     }
   } catch (e) {
-    if (e.name === 'AbortError') finish = 'cancelled';
+    // Stop can surface as another error than AbortError (a body stream cut
+    // mid-read), so the signal decides.
+    if (e.name === 'AbortError' || controller.signal.aborted) finish = 'cancelled';
     else {
       finish = 'error';
-      reply.ui.row.classList.add('error');
-      reply.ui.body.append(document.createTextNode((reply.content ? '\n' : '') + 'Error: ' + e.message));
+      error = e.message;
     }
   }
   reply.finish(finish, usage);
+  // After finish(), which trims the body to the reply's content.
+  if (error !== null) {
+    reply.ui.row.classList.add('error');
+    reply.ui.body.append(document.createTextNode((reply.content ? '\n' : '') + 'Error: ' + error));
+  }
   if (finish !== 'error') history.push({ role: 'assistant', content: reply.content });
   else history.pop();
   const secs = (performance.now() - t0) / 1000;

@@ -280,13 +280,29 @@ static int get_stop(json_t *o, tg_sreq *r, tg_api_error *err) {
     return 0;
 }
 
+/* Appends a JSON string's bytes to out at *o, leaving out NUL characters: a
+ * reply may contain one (a model samples any byte), a client sends it back
+ * in the history, and the chat template takes C strings. */
+static void append_text(char *out, size_t *o, const json_t *s) {
+    const char *v = json_string_value(s);
+    size_t n = json_string_length(s);
+    for (size_t k = 0; k < n; k++)
+        if (v[k]) out[(*o)++] = v[k];
+    out[*o] = 0;
+}
+
 /* Message content: a string, or an array of {"type":"text","text":...}
  * parts (joined). Returns a malloc'd string or NULL with *err filled. */
 static char *message_content(json_t *m, size_t i, tg_api_error *err) {
     char param[64];
     snprintf(param, sizeof param, "messages[%zu].content", i);
     json_t *c = json_object_get(m, "content");
-    if (json_is_string(c)) return strndup(json_string_value(c), json_string_length(c));
+    if (json_is_string(c)) {
+        char *out = malloc(json_string_length(c) + 1);
+        size_t o = 0;
+        if (out) append_text(out, &o, c);
+        return out;
+    }
     if (json_is_array(c)) {
         size_t total = 0;
         for (size_t k = 0; k < json_array_size(c); k++) {
@@ -304,12 +320,8 @@ static char *message_content(json_t *m, size_t i, tg_api_error *err) {
         char *out = malloc(total + 1);
         if (!out) return NULL;
         size_t o = 0;
-        for (size_t k = 0; k < json_array_size(c); k++) {
-            json_t *text = json_object_get(json_array_get(c, k), "text");
-            memcpy(out + o, json_string_value(text), json_string_length(text));
-            o += json_string_length(text);
-        }
-        out[o] = 0;
+        out[0] = 0;
+        for (size_t k = 0; k < json_array_size(c); k++) append_text(out, &o, json_object_get(json_array_get(c, k), "text"));
         return out;
     }
     if ((!c || json_is_null(c))) {
@@ -452,7 +464,8 @@ static int completion_prompt(const tg_api_ctx *ctx, json_t *body, tg_sreq *r, tg
 
 tg_sreq *tg_api_parse(const tg_api_ctx *ctx, tg_sreq_kind kind, const char *body, size_t len, tg_api_error *err) {
     json_error_t jerr;
-    json_t *j = json_loadb(body, len, 0, &jerr);
+    /* JSON_ALLOW_NUL: "\u0000" is valid JSON, and our own replies may carry it. */
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
     if (!j) {
         tg_api_error_fill(err, 400, "invalid_request_error", NULL, "invalid_json",
                           "could not parse the JSON body: %s (line %d, column %d)", jerr.text, jerr.line,
