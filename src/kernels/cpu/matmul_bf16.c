@@ -18,8 +18,8 @@
  * Loops (BLIS): jc over N by NC, pc over K by KC (B block packed by all
  * threads together into a shared buffer), then each thread takes its own
  * contiguous range of rows (in MR units) and runs ic over it by MC (packing
- * its A block), jr over NR, ir over MR. The B micro-panel (KC x NR, 24 KB)
- * stays in L1 across the ir loop, the A block (MC x KC, 96 KB) in L2.
+ * its A block), jr over NR, ir over MR. The B micro-panel (KC x NR, 36 KB)
+ * stays in L1/L2 across the ir loop, the A block (MC x KC, 144 KB) in L2.
  *
  * Not done: no pre-packed weights cache (packing W each call costs K*N
  * conversions against 2*M*N*K flops, under 1% at M >= 2048).
@@ -44,9 +44,9 @@
 enum {
     MR = 8,          /* rows of the micro-kernel (8 broadcasts per k pair) */
     NR = 48,         /* columns: 3 zmm of 16 lanes; 8x3 = 24 accumulators */
-    KC = 256,        /* K per block (128 pairs) */
-    MC = 192,        /* rows of an A block: 192*256*2 B = 96 KB, L2 */
-    NC = 3072,       /* columns of a B block: 256*3072*2 B = 1.5 MB, shared L3 */
+    KC = 384,        /* most K per block (192 pairs): K = C = 384 in one pass over C */
+    MC = 192,        /* rows of an A block: 192*384*2 B = 144 KB, L2 */
+    NC = 3072,       /* columns of a B block: 384*3072*2 B = 2.3 MB, shared L3 */
 };
 
 /* Rounds to bf16 (nearest, ties to even) and returns the 16 bits. NaN stays NaN. */
@@ -227,6 +227,16 @@ static void micro_kernel(int kp_n, const uint32_t *Ap, const uint32_t *Bp, float
                          float alpha, float beta, bool first) {
 #if TG_BF16_NATIVE
     __m512 c[MR][3];
+    /* The C tile is read at the end: fetch it now, behind the products
+     * (measured: 400 -> 600 GFLOP/s on the forward GEMMs with K = 384). */
+    if (!first || beta != 0.0f)
+        for (int i = 0; i < mr; i++) {
+            const char *row = (const char *)(C + (size_t)i * ldc);
+            _mm_prefetch(row, _MM_HINT_T0);
+            _mm_prefetch(row + 64, _MM_HINT_T0);
+            _mm_prefetch(row + 128, _MM_HINT_T0);
+            _mm_prefetch(row + 191, _MM_HINT_T0);
+        }
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = c[i][2] = _mm512_setzero_ps();
     for (int kp = 0; kp < kp_n; kp++) {
@@ -324,6 +334,11 @@ void tg_gemm_bf16(bool transA, bool transB, int M, int N, int K, float alpha, co
     if (nthreads > TG_GEMM_BF16_MAX_THREADS) nthreads = TG_GEMM_BF16_MAX_THREADS;
     /* Few rows: one thread avoids splitting a handful of micro-panels. */
     int m_panels = (M + MR - 1) / MR;
+    /* K in blocks of equal size (a multiple of 32 for the vector packing),
+     * not KC and a small remainder: K = 2048 runs as 5 x 352 + 288. */
+    int k_blocks = (K + KC - 1) / KC;
+    int kc_step = ((K + k_blocks - 1) / k_blocks + 31) / 32 * 32;
+    if (kc_step > KC) kc_step = KC;
     if (nthreads > m_panels) nthreads = m_panels;
 
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
@@ -337,8 +352,8 @@ void tg_gemm_bf16(bool transA, bool transB, int M, int N, int K, float alpha, co
         for (int jc = 0; jc < N; jc += NC) {
             int nc = N - jc < NC ? N - jc : NC;
             int n_panels = (nc + NR - 1) / NR;
-            for (int pc = 0; pc < K; pc += KC) {
-                int kc = K - pc < KC ? K - pc : KC;
+            for (int pc = 0; pc < K; pc += kc_step) {
+                int kc = K - pc < kc_step ? K - pc : kc_step;
                 int kp_n = (kc + 1) / 2;
                 /* Everyone is done reading the previous B block. */
 #pragma omp barrier
