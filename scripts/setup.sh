@@ -2,7 +2,7 @@
 # setup.sh — installs the Debian packages truthgpt needs, only those missing.
 # Usage: scripts/setup.sh [--test] [--demo]   (--test adds test-only packages)
 set -euo pipefail
-want=(build-essential cmake pkg-config clang libopenblas-openmp-dev libdnnl-dev libjansson-dev
+want=(build-essential cmake pkg-config clang libopenblas-openmp-dev libdnnl-dev libjansson-dev libsimdjson-dev
       libmicrohttpd-dev libutf8proc-dev libarchive-dev libssl-dev fortunes fortunes-zh)
 for a in "$@"; do
   case "$a" in

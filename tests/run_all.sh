@@ -33,7 +33,7 @@ vg_one() {
   fi
 }
 export -f vg_one
-ls build-valgrind/test_* | xargs -P "$JOBS" -I{} bash -c 'vg_one {}' > build-valgrind/summary.log 2>&1 || fail=1
+find build-valgrind -maxdepth 1 -name "test_*" -type f -executable ! -name "*.log" | sort | xargs -P "$JOBS" -I{} bash -c 'vg_one {}' > build-valgrind/summary.log 2>&1 || fail=1
 cat build-valgrind/summary.log
 echo "valgrind: $(grep -c ': clean$' build-valgrind/summary.log) passed, $(grep -c ': FAILED$' build-valgrind/summary.log) failed"
 exit $fail

@@ -31,6 +31,7 @@
 
 #include "core/core.h"
 #include "data/ingest.h"
+#include "data/jsonl_fields.h"
 
 #define BATCH_ITEMS 8192
 #define BATCH_BYTES ((size_t)8 << 20)
@@ -70,6 +71,7 @@ struct tg_ingest {
     int cur;                  /* index of the batch being filled */
     int n_items, n_prev;      /* documents in the current / previous batch */
     json_t **tmpl;            /* per thread: the output object, reused */
+    tg_jsonl_parser **jp;     /* per thread: the JSONL parser (made on first use) */
     char **dumpbuf;           /* per thread: scratch for json_dumpb */
     size_t *dumpcap;
     int n_threads;
@@ -149,40 +151,6 @@ static int arena_put(tg_ingest *g, const char *data, size_t len, size_t *off) {
     return TG_OK;
 }
 
-/* Follows a dotted path ("tweet.full_text") through nested objects. Returns
- * the value and, in *parent, the object that holds it. */
-static json_t *json_path(json_t *root, const char *path, json_t **parent) {
-    json_t *cur = root;
-    *parent = root;
-    const char *p = path;
-    while (cur && json_is_object(cur)) {
-        const char *dot = strchr(p, '.');
-        size_t k = dot ? (size_t)(dot - p) : strlen(p);
-        *parent = cur;
-        cur = json_object_getn(cur, p, k);
-        if (!dot) return cur;
-        p = dot + 1;
-    }
-    return NULL;
-}
-
-/* A string-ish field (string or integer) of obj, copied into buf. */
-static const char *json_field_str(json_t *obj, const char *const *names, char *buf, size_t n, size_t *len) {
-    if (!obj || !json_is_object(obj)) return NULL;
-    for (int i = 0; names[i]; i++) {
-        json_t *v = json_object_get(obj, names[i]);
-        if (json_is_string(v)) {
-            *len = json_string_length(v);
-            return json_string_value(v);
-        }
-        if (json_is_integer(v)) {
-            *len = (size_t)snprintf(buf, n, "%lld", (long long)json_integer_value(v));
-            return buf;
-        }
-    }
-    return NULL;
-}
-
 static char *fmt_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *fmt_err(const char *fmt, ...) {
     char buf[512];
@@ -198,14 +166,12 @@ static void process_item(tg_ingest *g, item *it, uint64_t *keys) {
     const char *raw = g->arena + it->off;
     size_t n = it->len;
     char *fixed = NULL, *clean = NULL;
-    json_t *root = NULL;
     const char *text = raw;
     size_t tlen = n;
     const char *id = it->id_off >= 0 ? g->arena + it->id_off : NULL;
     size_t id_len = it->id_len;
     const char *ca = it->ca_off >= 0 ? g->arena + it->ca_off : NULL;
     size_t ca_len = it->ca_len;
-    char numbuf[2][32];
 
     it->drop = -1;
     if (tg_clean_utf8_prefix(raw, n) < n) {
@@ -224,29 +190,26 @@ static void process_item(tg_ingest *g, item *it, uint64_t *keys) {
             it->err = fmt_err("NUL byte in the line");
             goto done;
         }
-        json_error_t jerr;
-        root = json_loadb(text, tlen, 0, &jerr);
-        if (!root) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        if (!g->jp[t]) g->jp[t] = tg_jsonl_parser_new();
+        tg_jsonl_doc d;
+        char msg[256];
+        int jr = g->jp[t] ? tg_jsonl_extract(g->jp[t], text, tlen, g->o.field, &d, msg, sizeof msg) : TG_JSONL_NOMEM;
+        if (jr != TG_JSONL_OK) {
             it->drop = TG_DROP_malformed;
-            it->err = fmt_err("invalid JSON at column %d: %s", jerr.column, jerr.text);
+            it->err = strdup(g->jp[t] ? msg : "out of memory");
             goto done;
         }
-        json_t *parent;
-        json_t *v = json_path(root, g->o.field, &parent);
-        if (!json_is_string(v)) {
-            it->drop = TG_DROP_malformed;
-            it->err = fmt_err("no string field '%s'", g->o.field);
-            goto done;
-        }
-        text = json_string_value(v);
-        tlen = json_string_length(v);
-        static const char *const id_names[] = {"id_str", "id", NULL};
-        static const char *const ca_names[] = {"created_at", "published", "date", "timestamp", NULL};
-        id = json_field_str(parent, id_names, numbuf[0], sizeof numbuf[0], &id_len);
-        if (!id && parent != root) id = json_field_str(root, id_names, numbuf[0], sizeof numbuf[0], &id_len);
-        ca = json_field_str(parent, ca_names, numbuf[1], sizeof numbuf[1], &ca_len);
-        if (!ca && parent != root) ca = json_field_str(root, ca_names, numbuf[1], sizeof numbuf[1], &ca_len);
-        /* A JSON string may hold \u0000, which jansson refuses by default: no NUL reaches here. */
+        text = d.text;
+        tlen = d.text_len;
+        id = d.id;
+        id_len = d.id_len;
+        ca = d.created_at;
+        ca_len = d.created_at_len;
+        /* A JSON string may hold \u0000: the clean-up removes it with the other control characters. */
     }
     clean = malloc(tlen + 1);
     if (!clean) {
@@ -322,7 +285,6 @@ static void process_item(tg_ingest *g, item *it, uint64_t *keys) {
         it->err = fmt_err(bad ? "id or date is not valid UTF-8" : "cannot encode the document as JSON");
     }
 done:
-    if (root) json_decref(root);
     free(fixed);
     free(clean);
 }
@@ -815,9 +777,10 @@ int tg_ingest_run(const tg_ingest_opts *o, char *const *inputs, int n_inputs, co
     if (omp_get_max_threads() > g->n_threads) g->n_threads = omp_get_max_threads();
 #endif
     g->tmpl = calloc((size_t)g->n_threads, sizeof *g->tmpl);
+    g->jp = calloc((size_t)g->n_threads, sizeof *g->jp);
     g->dumpbuf = calloc((size_t)g->n_threads, sizeof *g->dumpbuf);
     g->dumpcap = calloc((size_t)g->n_threads, sizeof *g->dumpcap);
-    if (!g->arena || !g->items[0] || !g->items[1] || !g->tmpl || !g->dumpbuf || !g->dumpcap)
+    if (!g->arena || !g->items[0] || !g->items[1] || !g->tmpl || !g->jp || !g->dumpbuf || !g->dumpcap)
         rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
     if (rc == TG_OK) rc = tg_u64set_init(&g->exact, 1 << 16);
     if (rc == TG_OK && o->near_dup > 0) {
@@ -890,9 +853,11 @@ int tg_ingest_run(const tg_ingest_opts *o, char *const *inputs, int n_inputs, co
         }
     for (int t = 0; t < g->n_threads && g->tmpl; t++) {
         if (g->tmpl[t]) json_decref(g->tmpl[t]);
+        if (g->jp) tg_jsonl_parser_free(g->jp[t]);
         free(g->dumpbuf[t]);
     }
     free(g->tmpl);
+    free(g->jp);
     free(g->dumpbuf);
     free(g->dumpcap);
     free(train_path);
