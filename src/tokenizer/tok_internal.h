@@ -11,6 +11,8 @@
 #include "core/core.h"
 
 /* The tokenizer. ids are dense: 0..n-1. */
+typedef struct tg_word_cache tg_word_cache;
+
 struct tg_tokenizer {
     int n, cap;            /* ids in use, allocated */
     char *arena;           /* every token's bytes back to back */
@@ -34,6 +36,10 @@ struct tg_tokenizer {
     int32_t *specials;      /* ids of special tokens, longest first for matching */
     int n_specials;
     uint8_t sha256[32];
+    /* pre-token -> ids, shared by the encoders (bpe.c); filled only by
+     * encoding, so it stays valid: adding special tokens does not change how
+     * ordinary text encodes. */
+    struct tg_word_cache *cache;
 };
 
 /* Creates an empty tokenizer (no ids). */
