@@ -49,8 +49,8 @@ typedef struct {
     /* results of stage 1 */
     int drop;                 /* -1 kept so far, else a tg_drop_reason */
     char *err;                /* message of a malformed document (malloc'd) */
-    char *json;               /* the output line (JSON, no newline) */
-    size_t json_len;
+    int json_buf;             /* the output line (JSON, no newline): in out[json_buf] */
+    size_t json_off, json_len;
     uint64_t h_exact, h_split;
     int64_t invalid, escapes, controls, chars;
     size_t text_len;
@@ -71,8 +71,14 @@ struct tg_ingest {
     int cur;                  /* index of the batch being filled */
     int n_items, n_prev;      /* documents in the current / previous batch */
     tg_jsonl_parser **jp;     /* per thread: the JSONL parser (made on first use) */
-    char **dumpbuf;           /* per thread: scratch for json_dumpb */
-    size_t *dumpcap;
+    /* Output lines, one buffer per (batch, thread): out[b * n_threads + t].
+     * Filled in stage 1, read in stage 2, emptied when the batch is reused:
+     * no malloc/free a document (frees from the other thread contended for
+     * malloc's lock). */
+    struct outbuf {
+        char *buf;
+        size_t len, cap;
+    } *out;
     int n_threads;
     tg_u64set exact;
     tg_lsh lsh;
@@ -203,7 +209,7 @@ static char *put_json_string(char *o, const char *s, size_t n) {
 }
 
 /* Stage 1 for one document: everything that needs no shared state. */
-static void process_item(tg_ingest *g, item *it, uint64_t *keys) {
+static void process_item(tg_ingest *g, int batch, item *it, uint64_t *keys) {
     const char *raw = g->arena + it->off;
     size_t n = it->len;
     char *fixed = NULL, *clean = NULL;
@@ -296,16 +302,18 @@ static void process_item(tg_ingest *g, item *it, uint64_t *keys) {
     size_t src_len = strlen(src);
     int bad = tg_clean_utf8_prefix(id, id_len) < id_len || (ca && tg_clean_utf8_prefix(ca, ca_len) < ca_len);
     size_t need = 6 * (id_len + clen + src_len + (ca ? ca_len : 0)) + 64;
-    if (!bad && need > g->dumpcap[t]) {
-        char *nb = realloc(g->dumpbuf[t], need);
+    struct outbuf *ob = &g->out[batch * g->n_threads + t];
+    if (!bad && ob->len + need > ob->cap) {
+        size_t ncap = ob->cap ? ob->cap : (size_t)1 << 20;
+        while (ncap < ob->len + need) ncap *= 2;
+        char *nb = realloc(ob->buf, ncap);
         if (nb) {
-            g->dumpbuf[t] = nb;
-            g->dumpcap[t] = need;
+            ob->buf = nb;
+            ob->cap = ncap;
         }
     }
-    size_t jl = 0;
-    if (!bad && need <= g->dumpcap[t]) {
-        char *o = g->dumpbuf[t];
+    if (!bad && ob->len + need <= ob->cap) {
+        char *o0 = ob->buf + ob->len, *o = o0;
         o = put_lit(o, "{\"id\":");
         o = put_json_string(o, id, id_len);
         o = put_lit(o, ",\"text\":");
@@ -315,16 +323,13 @@ static void process_item(tg_ingest *g, item *it, uint64_t *keys) {
         o = put_lit(o, ",\"created_at\":");
         o = ca ? put_json_string(o, ca, ca_len) : put_lit(o, "null");
         o = put_lit(o, "}");
-        jl = (size_t)(o - g->dumpbuf[t]);
-    }
-    it->json = jl ? malloc(jl + 1) : NULL;
-    if (it->json) {
-        memcpy(it->json, g->dumpbuf[t], jl);
-        it->json[jl] = 0;
-        it->json_len = jl;
+        it->json_buf = batch * g->n_threads + t;
+        it->json_off = ob->len;
+        it->json_len = (size_t)(o - o0);
+        ob->len += it->json_len;
     } else {
         it->drop = TG_DROP_malformed;
-        it->err = fmt_err(bad ? "id or date is not valid UTF-8" : "cannot encode the document as JSON");
+        it->err = fmt_err(bad ? "id or date is not valid UTF-8" : "out of memory");
     }
 done:
     free(fixed);
@@ -383,7 +388,7 @@ static int commit_item(tg_ingest *g, item *it, const uint64_t *keys) {
     double u = (double)(it->h_split >> 11) * (1.0 / 9007199254740992.0);
     tg_atomic_file *af = u < g->o.val_frac ? &g->val : &g->train;
     size_t jl = it->json_len;
-    if (fwrite(it->json, 1, jl, af->f) != jl || fputc('\n', af->f) == EOF)
+    if (fwrite(g->out[it->json_buf].buf + it->json_off, 1, jl, af->f) != jl || fputc('\n', af->f) == EOF)
         return tg_error_set(TG_ERR_RUNTIME, "%s: write failed: %s", af->path, strerror(errno));
     if (af == &g->val) st->val++;
     else st->train++;
@@ -408,8 +413,7 @@ static int commit_batch(tg_ingest *g, item *items, const uint64_t *keys, int n) 
         }
         if (rc == TG_OK) rc = commit_item(g, it, bands ? keys + (size_t)i * bands : NULL);
         free(it->err);
-        free(it->json);
-        it->err = it->json = NULL;
+        it->err = NULL;
     }
     return rc;
 }
@@ -422,6 +426,8 @@ static int flush_batch_mode(tg_ingest *g, int drain) {
     item *items = g->items[cur], *prev = g->items[cur ^ 1];
     uint64_t *keys = g->band_keys[cur], *pkeys = g->band_keys[cur ^ 1];
     int rc_prev = TG_OK;
+    /* This batch's previous documents were committed already. */
+    for (int t = 0; t < g->n_threads; t++) g->out[cur * g->n_threads + t].len = 0;
     if (n || np) {
 #pragma omp parallel
         {
@@ -430,7 +436,7 @@ static int flush_batch_mode(tg_ingest *g, int drain) {
                 if (np) rc_prev = commit_batch(g, prev, pkeys, np);
             }
 #pragma omp for schedule(dynamic, 32)
-            for (int i = 0; i < n; i++) process_item(g, &items[i], bands ? keys + (size_t)i * bands : NULL);
+            for (int i = 0; i < n; i++) process_item(g, cur, &items[i], bands ? keys + (size_t)i * bands : NULL);
         }
     }
     g->n_prev = n;
@@ -819,9 +825,8 @@ int tg_ingest_run(const tg_ingest_opts *o, char *const *inputs, int n_inputs, co
     if (omp_get_max_threads() > g->n_threads) g->n_threads = omp_get_max_threads();
 #endif
     g->jp = calloc((size_t)g->n_threads, sizeof *g->jp);
-    g->dumpbuf = calloc((size_t)g->n_threads, sizeof *g->dumpbuf);
-    g->dumpcap = calloc((size_t)g->n_threads, sizeof *g->dumpcap);
-    if (!g->arena || !g->items[0] || !g->items[1] || !g->jp || !g->dumpbuf || !g->dumpcap)
+    g->out = calloc((size_t)2 * g->n_threads, sizeof *g->out);
+    if (!g->arena || !g->items[0] || !g->items[1] || !g->jp || !g->out)
         rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
     if (rc == TG_OK) rc = tg_u64set_init(&g->exact, 1 << 16);
     if (rc == TG_OK && o->near_dup > 0) {
@@ -890,15 +895,13 @@ int tg_ingest_run(const tg_ingest_opts *o, char *const *inputs, int n_inputs, co
     for (int b = 0; b < 2; b++)
         for (int i = 0; g->items[b] && i < BATCH_ITEMS; i++) {
             free(g->items[b][i].err);
-            free(g->items[b][i].json);
         }
     for (int t = 0; t < g->n_threads && g->jp; t++) {
         tg_jsonl_parser_free(g->jp[t]);
-        free(g->dumpbuf[t]);
     }
     free(g->jp);
-    free(g->dumpbuf);
-    free(g->dumpcap);
+    for (int k = 0; g->out && k < 2 * g->n_threads; k++) free(g->out[k].buf);
+    free(g->out);
     free(train_path);
     free(val_path);
     for (int i = 0; i < g->n_sources; i++) free(g->sources[i]);
