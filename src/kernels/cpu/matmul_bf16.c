@@ -209,7 +209,26 @@ static void pack_B(uint32_t *Bp, bool transB, const float *B, int ldb, int k0, i
 /* Packs op(A)'s rows [i0, i0+mc) x cols [k0, k0+kc) into MR-row panels. */
 static void pack_A(uint32_t *Ap, bool transA, const float *A, int lda, int i0, int mc, int k0, int kc) {
     int kp_n = (kc + 1) / 2;
-    for (int p = 0; p * MR < mc; p++) {
+    int p = 0;
+#if TG_BF16_NATIVE
+    if (transA && (kc & 31) == 0) {
+        /* A^T (the weight-gradient GEMMs): op(A)'s rows are adjacent floats
+         * of A's rows, so two panels at a time read whole 64-byte lines (one
+         * panel alone used half of each line it loaded; this packing was
+         * the costliest part of the bf16 GEMM). */
+        for (; (p + 2) * MR <= mc; p += 2) {
+            const float *s = A + (size_t)k0 * lda + i0 + p * MR;
+            uint32_t *d0 = Ap + (size_t)p * kp_n * MR, *d1 = d0 + (size_t)kp_n * MR;
+            for (int kp = 0; kp < kp_n; kp++) {
+                const float *s0 = s + (size_t)(2 * kp) * lda;
+                __m512i v = interleave_pairs(_mm512_loadu_ps(s0), _mm512_loadu_ps(s0 + lda));
+                _mm256_storeu_si256((void *)(d0 + (size_t)kp * MR), _mm512_castsi512_si256(v));
+                _mm256_storeu_si256((void *)(d1 + (size_t)kp * MR), _mm512_extracti64x4_epi64(v, 1));
+            }
+        }
+    }
+#endif
+    for (; p * MR < mc; p++) {
         int i = i0 + p * MR, nr = mc - p * MR < MR ? mc - p * MR : MR;
         const float *s = transA ? A + (size_t)k0 * lda + i : A + (size_t)i * lda + k0;
         pack_panel(Ap + (size_t)p * kp_n * MR, s, lda, !transA, nr, kc, MR);
