@@ -8,15 +8,15 @@
 #   4. pretrain a `tiny` GPT for a few minutes
 #   5. print a few samples as text
 # Everything goes to runs/demo/ (DEMO_DIR to change it). Training stops after
-# DEMO_STEPS steps (default 1500) or DEMO_TRAIN_SECONDS seconds (default 360),
+# DEMO_STEPS steps (default 2400) or DEMO_TRAIN_SECONDS seconds (default 420),
 # whichever comes first: on a timeout it gets SIGINT, which saves a checkpoint
 # and exits cleanly, so the demo finishes in time on a slow or busy machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-${BUILD:-build}/truthgpt}
 OUT=${DEMO_DIR:-runs/demo}
-STEPS=${DEMO_STEPS:-1500}
-TRAIN_SECONDS=${DEMO_TRAIN_SECONDS:-360}
+STEPS=${DEMO_STEPS:-2400}
+TRAIN_SECONDS=${DEMO_TRAIN_SECONDS:-420}
 LR=${DEMO_LR:-2e-3}
 FORTUNES=${FORTUNES:-/usr/share/games/fortunes}
 
