@@ -64,6 +64,28 @@ int tg_cli_run_checkpoint(const char *out, char *ckpt, size_t n);
 /* Loads CKPT/trainer_state.json; hparams points into state (free state with
  * json_decref when the strings taken from it are no longer needed). */
 int tg_cli_load_hparams(const char *ckpt, json_t **state, json_t **hparams);
+/* The options train and finetune share (each has its own defaults). */
+typedef struct {
+    const char *dtype; /* "fp32" or "bf16" */
+    int batch, accum, warmup, eval_every, save_every;
+    int64_t steps, seed;
+    float lr, min_lr_frac, weight_decay, grad_clip;
+} tg_cli_train_common;
+/* Option-table rows that train and finetune share word for word. */
+#define TG_CLI_OPTIMIZER_OPTS(c)                                                                                \
+    {"accum", TG_OPT_INT, &(c).accum, "A", "micro-batches per step (gradient accumulation)"},                 \
+    {"lr", TG_OPT_FLOAT, &(c).lr, "X", "peak learning rate"},                                                 \
+    {"min-lr-frac", TG_OPT_FLOAT, &(c).min_lr_frac, "X", "cosine decay floor as a fraction of --lr"},         \
+    {"weight-decay", TG_OPT_FLOAT, &(c).weight_decay, "X", "AdamW weight decay (2-D weights and embeddings)"}, \
+    {"grad-clip", TG_OPT_FLOAT, &(c).grad_clip, "X", "clip the global gradient norm (0: off)"}
+#define TG_CLI_RUN_OPTS(c)                                                                                             \
+    {"eval-every", TG_OPT_INT, &(c).eval_every, "N", "steps between validation evaluations (0: only at the end)"},     \
+    {"save-every", TG_OPT_INT, &(c).save_every, "N", "steps between checkpoints (0: only the last step)"},            \
+    {"dtype", TG_OPT_STR, &(c).dtype, "fp32|bf16", "matrix-multiply precision (bf16 keeps fp32 master weights)"}
+struct tg_trainer_opts;
+/* Copies the shared options into the trainer's (T: the context length). */
+void tg_cli_trainer_opts_fill(struct tg_trainer_opts *o, const tg_cli_train_common *c, int T);
+
 /* In a restore function: take hyperparameter KEY into DST unless --FLAG was given. */
 #define TG_HPARAM_FROM(h, argc, argv, flag, key, test, dst, get) \
     if (!tg_args_given(argc, argv, flag) && test(json_object_get(h, key))) dst = get(json_object_get(h, key))

@@ -31,27 +31,25 @@
 #define BYTE_VOCAB 257 /* `tokenize --bytes`: ids 0-255 bytes, 256 <|endoftext|> */
 
 typedef struct {
-    const char *model, *chat, *val_chat, *out, *dtype, *new_tokens;
-    int batch, accum, ctx, warmup, eval_every, eval_batches, save_every, threads, resume, no_pack, eval_exact,
-        eval_only, epochs;
-    int64_t steps, seed;
-    float lr, min_lr_frac, weight_decay, grad_clip;
+    tg_cli_train_common c; /* options shared with train */
+    const char *model, *chat, *val_chat, *out, *new_tokens;
+    int ctx, eval_batches, threads, resume, no_pack, eval_exact, eval_only, epochs;
 } ft_flags;
 
 static int check_flags(const ft_flags *f) {
-    if (f->batch <= 0) return tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", f->batch);
-    if (f->accum <= 0) return tg_error_set(TG_ERR_INPUT, "--accum must be positive (got %d)", f->accum);
-    if (f->steps < 0 || f->steps > INT32_MAX) return tg_error_set(TG_ERR_INPUT, "--steps must be positive (got %lld)", (long long)f->steps);
+    if (f->c.batch <= 0) return tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", f->c.batch);
+    if (f->c.accum <= 0) return tg_error_set(TG_ERR_INPUT, "--accum must be positive (got %d)", f->c.accum);
+    if (f->c.steps < 0 || f->c.steps > INT32_MAX) return tg_error_set(TG_ERR_INPUT, "--steps must be positive (got %lld)", (long long)f->c.steps);
     if (f->epochs <= 0) return tg_error_set(TG_ERR_INPUT, "--epochs must be positive (got %d)", f->epochs);
     if (f->ctx < 0) return tg_error_set(TG_ERR_INPUT, "--ctx must be positive (got %d)", f->ctx);
-    if (!(f->lr > 0)) return tg_error_set(TG_ERR_INPUT, "--lr must be positive (got %g)", (double)f->lr);
-    if (f->min_lr_frac < 0 || f->min_lr_frac > 1) return tg_error_set(TG_ERR_INPUT, "--min-lr-frac must be in [0, 1]");
-    if (f->weight_decay < 0) return tg_error_set(TG_ERR_INPUT, "--weight-decay must be >= 0");
-    if (f->eval_every < 0 || f->save_every < 0 || f->eval_batches < 0 || f->eval_exact < 0)
+    if (!(f->c.lr > 0)) return tg_error_set(TG_ERR_INPUT, "--lr must be positive (got %g)", (double)f->c.lr);
+    if (f->c.min_lr_frac < 0 || f->c.min_lr_frac > 1) return tg_error_set(TG_ERR_INPUT, "--min-lr-frac must be in [0, 1]");
+    if (f->c.weight_decay < 0) return tg_error_set(TG_ERR_INPUT, "--weight-decay must be >= 0");
+    if (f->c.eval_every < 0 || f->c.save_every < 0 || f->eval_batches < 0 || f->eval_exact < 0)
         return tg_error_set(TG_ERR_INPUT, "--eval-every, --eval-batches, --eval-exact and --save-every must be >= 0");
     if (f->threads < 0) return tg_error_set(TG_ERR_INPUT, "--threads must be >= 0");
-    if (strcmp(f->dtype, "fp32") != 0 && strcmp(f->dtype, "bf16") != 0)
-        return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", f->dtype);
+    if (strcmp(f->c.dtype, "fp32") != 0 && strcmp(f->c.dtype, "bf16") != 0)
+        return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", f->c.dtype);
     if (strcmp(f->new_tokens, "mean") != 0 && strcmp(f->new_tokens, "normal") != 0)
         return tg_error_set(TG_ERR_INPUT, "--new-tokens must be mean or normal (got '%s')", f->new_tokens);
     if (!f->chat && !f->eval_only) return tg_error_set(TG_ERR_INPUT, "--chat FILE is required (OpenAI chat JSONL)");
@@ -65,20 +63,20 @@ static int restore_flags(const char *ckpt, ft_flags *f, int argc, char **argv, j
     json_t *s, *h;
     TG_TRY(tg_cli_load_hparams(ckpt, &s, &h));
 #define FROM(flag, key, test, dst, get) TG_HPARAM_FROM(h, argc, argv, flag, key, test, dst, get);
-    FROM("batch", "batch", json_is_integer, f->batch, (int)json_integer_value);
+    FROM("batch", "batch", json_is_integer, f->c.batch, (int)json_integer_value);
     FROM("ctx", "ctx", json_is_integer, f->ctx, (int)json_integer_value);
-    FROM("accum", "accum", json_is_integer, f->accum, (int)json_integer_value);
-    FROM("steps", "steps", json_is_integer, f->steps, json_integer_value);
-    FROM("lr", "lr", json_is_number, f->lr, (float)json_number_value);
-    FROM("min-lr-frac", "min_lr_frac", json_is_number, f->min_lr_frac, (float)json_number_value);
-    FROM("warmup", "warmup", json_is_integer, f->warmup, (int)json_integer_value);
-    FROM("weight-decay", "weight_decay", json_is_number, f->weight_decay, (float)json_number_value);
-    FROM("grad-clip", "grad_clip", json_is_number, f->grad_clip, (float)json_number_value);
-    FROM("seed", "seed", json_is_integer, f->seed, json_integer_value);
-    FROM("eval-every", "eval_every", json_is_integer, f->eval_every, (int)json_integer_value);
+    FROM("accum", "accum", json_is_integer, f->c.accum, (int)json_integer_value);
+    FROM("steps", "steps", json_is_integer, f->c.steps, json_integer_value);
+    FROM("lr", "lr", json_is_number, f->c.lr, (float)json_number_value);
+    FROM("min-lr-frac", "min_lr_frac", json_is_number, f->c.min_lr_frac, (float)json_number_value);
+    FROM("warmup", "warmup", json_is_integer, f->c.warmup, (int)json_integer_value);
+    FROM("weight-decay", "weight_decay", json_is_number, f->c.weight_decay, (float)json_number_value);
+    FROM("grad-clip", "grad_clip", json_is_number, f->c.grad_clip, (float)json_number_value);
+    FROM("seed", "seed", json_is_integer, f->c.seed, json_integer_value);
+    FROM("eval-every", "eval_every", json_is_integer, f->c.eval_every, (int)json_integer_value);
     FROM("eval-batches", "eval_batches", json_is_integer, f->eval_batches, (int)json_integer_value);
-    FROM("save-every", "save_every", json_is_integer, f->save_every, (int)json_integer_value);
-    FROM("dtype", "dtype", json_is_string, f->dtype, json_string_value);
+    FROM("save-every", "save_every", json_is_integer, f->c.save_every, (int)json_integer_value);
+    FROM("dtype", "dtype", json_is_string, f->c.dtype, json_string_value);
     FROM("chat", "chat", json_is_string, f->chat, json_string_value);
     FROM("val-chat", "val_chat", json_is_string, f->val_chat, json_string_value);
     FROM("model", "model", json_is_string, f->model, json_string_value);
@@ -197,8 +195,8 @@ int tg_cmd_finetune(int argc, char **argv) {
     /* First, before any thread exists: every thread then blocks the signals. */
     if (tg_trainer_install_signals() != TG_OK) return tg_cli_fail(TG_ERR_RUNTIME);
     ft_flags f = {
-        .dtype = "fp32", .new_tokens = "mean", .batch = 8, .accum = 1, .warmup = -1, .eval_every = 100,
-        .save_every = 0, .seed = 1337, .lr = 1e-4f, .min_lr_frac = 0.1f, .weight_decay = 0.1f, .grad_clip = 1.0f,
+        .c.dtype = "fp32", .new_tokens = "mean", .c.batch = 8, .c.accum = 1, .c.warmup = -1, .c.eval_every = 100,
+        .c.save_every = 0, .c.seed = 1337, .c.lr = 1e-4f, .c.min_lr_frac = 0.1f, .c.weight_decay = 0.1f, .c.grad_clip = 1.0f,
         .epochs = 1,
     };
     tg_opt opts[] = {
@@ -206,27 +204,21 @@ int tg_cmd_finetune(int argc, char **argv) {
         {"chat", TG_OPT_STR, &f.chat, "FILE", "training conversations, OpenAI chat JSONL ({\"messages\": [...]} a line)"},
         {"val-chat", TG_OPT_STR, &f.val_chat, "FILE", "held-out conversations: validation loss (and --eval-exact)"},
         {"out", TG_OPT_STR, &f.out, "RUN", "run directory: checkpoint-STEP/, metrics.jsonl, loss.svg, manifest.json"},
-        {"steps", TG_OPT_I64, &f.steps, "N", "optimizer steps (0: --epochs passes over --chat)"},
+        {"steps", TG_OPT_I64, &f.c.steps, "N", "optimizer steps (0: --epochs passes over --chat)"},
         {"epochs", TG_OPT_INT, &f.epochs, "E", "passes over the training conversations when --steps is 0"},
-        {"lr", TG_OPT_FLOAT, &f.lr, "X", "peak learning rate"},
-        {"min-lr-frac", TG_OPT_FLOAT, &f.min_lr_frac, "X", "cosine decay floor as a fraction of --lr"},
-        {"warmup", TG_OPT_INT, &f.warmup, "N", "linear warm-up steps (-1: 5% of the steps)"},
-        {"weight-decay", TG_OPT_FLOAT, &f.weight_decay, "X", "AdamW weight decay (2-D weights and embeddings)"},
-        {"grad-clip", TG_OPT_FLOAT, &f.grad_clip, "X", "clip the global gradient norm (0: off)"},
-        {"batch", TG_OPT_INT, &f.batch, "B", "rows per micro-batch"},
-        {"accum", TG_OPT_INT, &f.accum, "A", "micro-batches per step (gradient accumulation)"},
+        TG_CLI_OPTIMIZER_OPTS(f.c),
+        {"warmup", TG_OPT_INT, &f.c.warmup, "N", "linear warm-up steps (-1: 5% of the steps)"},
+        {"batch", TG_OPT_INT, &f.c.batch, "B", "rows per micro-batch"},
         {"ctx", TG_OPT_INT, &f.ctx, "T", "row length in tokens (0: the model's context); longer conversations are truncated"},
         {"no-pack", TG_OPT_FLAG, &f.no_pack, NULL, "one conversation a row (padding) instead of packing several"},
         {"new-tokens", TG_OPT_STR, &f.new_tokens, "mean|normal", "initial embedding of added chat tokens"},
-        {"seed", TG_OPT_I64, &f.seed, "N", "seed of the row order (and of new embedding rows)"},
-        {"eval-every", TG_OPT_INT, &f.eval_every, "N", "steps between validation evaluations (0: only at the end)"},
+        {"seed", TG_OPT_I64, &f.c.seed, "N", "seed of the row order (and of new embedding rows)"},
+        TG_CLI_RUN_OPTS(f.c),
         {"eval-batches", TG_OPT_INT, &f.eval_batches, "N", "validation micro-batches (0: all of --val-chat)"},
         {"eval-exact", TG_OPT_INT, &f.eval_exact, "N", "after training, answer N held-out prompts greedily; print exact-match rate"},
         {"eval-only", TG_OPT_FLAG, &f.eval_only, NULL, "no training: only --eval-exact on --model with --val-chat"},
-        {"save-every", TG_OPT_INT, &f.save_every, "N", "steps between checkpoints (0: only the last step)"},
         {"resume", TG_OPT_FLAG, &f.resume, NULL, "continue RUN from its newest checkpoint (bitwise)"},
         {"threads", TG_OPT_INT, &f.threads, "N", "threads (0: all cores)"},
-        {"dtype", TG_OPT_STR, &f.dtype, "fp32|bf16", "matrix-multiply precision (bf16 keeps fp32 master weights)"},
         {0},
     };
     char *pos[1];
@@ -325,7 +317,7 @@ int tg_cmd_finetune(int argc, char **argv) {
             if (resuming || f.eval_only)
                 rc = tg_error_set(TG_ERR_INPUT, "%s: the tokenizer has %d ids but the model only %d", model_dir, nv, base_vocab);
             else
-                rc = tg_sft_grow_vocab(&m, nv, strcmp(f.new_tokens, "mean") == 0, (uint64_t)f.seed);
+                rc = tg_sft_grow_vocab(&m, nv, strcmp(f.new_tokens, "mean") == 0, (uint64_t)f.c.seed);
             if (rc == TG_OK)
                 tg_info("added <|im_start|> (%d) and <|im_end|> (%d): vocabulary %d -> %d, embedding rows initialised %s",
                         s, e, base_vocab, nv, strcmp(f.new_tokens, "mean") == 0 ? "to the mean row" : "from N(0, 0.02)");
@@ -347,13 +339,13 @@ int tg_cmd_finetune(int argc, char **argv) {
         if (rc == TG_OK) rc = eval_exact(m, &val, &voc, T, f.eval_exact ? f.eval_exact : (int)val.n_convs, NULL);
         goto done;
     }
-    if (rc == TG_OK) rc = tg_sft_batcher_init(&tb, &train, f.batch, T, f.accum, !f.no_pack, true, (uint64_t)f.seed);
-    if (rc == TG_OK && have_val) rc = tg_sft_batcher_init(&vb, &val, f.batch, T, 1, !f.no_pack, false, 0);
-    if (rc == TG_OK && f.steps == 0) {
+    if (rc == TG_OK) rc = tg_sft_batcher_init(&tb, &train, f.c.batch, T, f.c.accum, !f.no_pack, true, (uint64_t)f.c.seed);
+    if (rc == TG_OK && have_val) rc = tg_sft_batcher_init(&vb, &val, f.c.batch, T, 1, !f.no_pack, false, 0);
+    if (rc == TG_OK && f.c.steps == 0) {
         int64_t per_epoch = tg_sft_batches_per_epoch(&tb);
-        f.steps = ((int64_t)f.epochs * per_epoch + f.accum - 1) / f.accum;
+        f.c.steps = ((int64_t)f.epochs * per_epoch + f.c.accum - 1) / f.c.accum;
     }
-    if (rc == TG_OK && f.warmup < 0) f.warmup = (int)(f.steps / 20);
+    if (rc == TG_OK && f.c.warmup < 0) f.c.warmup = (int)(f.c.steps / 20);
     if (rc == TG_OK) rc = tg_cli_check_out_dir(f.out);
 
     /* From here on --out is written. */
@@ -378,21 +370,9 @@ int tg_cmd_finetune(int argc, char **argv) {
         hparams = json_dumps(h, JSON_COMPACT);
         json_decref(h);
 
-        o.B = f.batch;
-        o.T = T;
-        o.accum = f.accum;
-        o.steps = f.steps;
-        o.opt.lr = f.lr;
-        o.opt.min_lr_frac = f.min_lr_frac;
-        o.opt.warmup = f.warmup;
-        o.opt.weight_decay = f.weight_decay;
-        o.opt.grad_clip = f.grad_clip;
-        o.seed = (uint64_t)f.seed;
-        o.dtype = strcmp(f.dtype, "bf16") == 0 ? TG_DTYPE_BF16 : TG_DTYPE_FP32;
-        o.eval_every = f.eval_every;
+        tg_cli_trainer_opts_fill(&o, &f.c, T);
         o.eval_batches = (int)(have_val ? tg_sft_batches_per_epoch(&vb) : 0);
         if (f.eval_batches > 0 && f.eval_batches < o.eval_batches) o.eval_batches = f.eval_batches;
-        o.save_every = f.save_every;
         o.out_dir = f.out;
         o.tokenizer_path = tok_out;
         o.hparams_json = hparams;
@@ -446,7 +426,7 @@ int tg_cmd_finetune(int argc, char **argv) {
                 "rows of %d (%s)%s; %lld steps%s",
                 mc->n_layer, mc->n_head, mc->n_embd, mc->vocab_size, (double)tg_config_num_params(mc, true) / 1e6,
                 (long long)train.n_convs, (long long)train.n_tokens, (long long)train.n_counted, (long long)tb.n_windows,
-                T + 1, f.no_pack ? "one per row" : "packed", have_val ? " + validation" : "", (long long)f.steps,
+                T + 1, f.no_pack ? "one per row" : "packed", have_val ? " + validation" : "", (long long)f.c.steps,
                 resuming ? ", resuming" : "");
         if (tb.n_truncated)
             tg_warn("%lld conversations are longer than --ctx %d + 1 tokens and were truncated (their ends are not learned)",

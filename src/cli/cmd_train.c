@@ -23,10 +23,9 @@
 #include "train/trainer.h"
 
 typedef struct {
-    const char *preset, *data, *val_data, *init, *out, *shuffle, *dtype;
-    int layers, heads, dim, ctx, batch, accum, warmup, eval_every, eval_batches, save_every, threads, resume;
-    int64_t steps, seed;
-    float lr, min_lr_frac, weight_decay, grad_clip;
+    tg_cli_train_common c; /* options shared with finetune */
+    const char *preset, *data, *val_data, *init, *out, *shuffle;
+    int layers, heads, dim, ctx, eval_batches, threads, resume;
 } train_flags;
 
 static json_t *shard_list(const tg_token_stream *ts) {
@@ -57,20 +56,20 @@ static int restore_flags(const char *ckpt, train_flags *f, int argc, char **argv
 #define I64_FROM(flag, key, dst) TG_HPARAM_FROM(h, argc, argv, flag, key, json_is_integer, dst, json_integer_value);
 #define FLT_FROM(flag, key, dst) TG_HPARAM_FROM(h, argc, argv, flag, key, json_is_number, dst, (float)json_number_value);
 #define STR_FROM(flag, key, dst) TG_HPARAM_FROM(h, argc, argv, flag, key, json_is_string, dst, json_string_value);
-    INT_FROM("batch", "batch", f->batch);
+    INT_FROM("batch", "batch", f->c.batch);
     INT_FROM("ctx", "ctx", f->ctx);
-    INT_FROM("accum", "accum", f->accum);
-    I64_FROM("steps", "steps", f->steps);
-    FLT_FROM("lr", "lr", f->lr);
-    FLT_FROM("min-lr-frac", "min_lr_frac", f->min_lr_frac);
-    INT_FROM("warmup", "warmup", f->warmup);
-    FLT_FROM("weight-decay", "weight_decay", f->weight_decay);
-    FLT_FROM("grad-clip", "grad_clip", f->grad_clip);
-    I64_FROM("seed", "seed", f->seed);
-    INT_FROM("eval-every", "eval_every", f->eval_every);
+    INT_FROM("accum", "accum", f->c.accum);
+    I64_FROM("steps", "steps", f->c.steps);
+    FLT_FROM("lr", "lr", f->c.lr);
+    FLT_FROM("min-lr-frac", "min_lr_frac", f->c.min_lr_frac);
+    INT_FROM("warmup", "warmup", f->c.warmup);
+    FLT_FROM("weight-decay", "weight_decay", f->c.weight_decay);
+    FLT_FROM("grad-clip", "grad_clip", f->c.grad_clip);
+    I64_FROM("seed", "seed", f->c.seed);
+    INT_FROM("eval-every", "eval_every", f->c.eval_every);
     INT_FROM("eval-batches", "eval_batches", f->eval_batches);
-    INT_FROM("save-every", "save_every", f->save_every);
-    STR_FROM("dtype", "dtype", f->dtype);
+    INT_FROM("save-every", "save_every", f->c.save_every);
+    STR_FROM("dtype", "dtype", f->c.dtype);
     STR_FROM("shuffle", "shuffle", f->shuffle);
     STR_FROM("data", "data", f->data);
     STR_FROM("val-data", "val_data", f->val_data);
@@ -83,23 +82,23 @@ static int restore_flags(const char *ckpt, train_flags *f, int argc, char **argv
 }
 
 static int check_flags(const train_flags *f) {
-    if (f->batch <= 0) return tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", f->batch);
-    if (f->accum <= 0) return tg_error_set(TG_ERR_INPUT, "--accum must be positive (got %d)", f->accum);
-    if (f->steps <= 0 || f->steps > INT32_MAX) return tg_error_set(TG_ERR_INPUT, "--steps must be positive (got %lld)", (long long)f->steps);
+    if (f->c.batch <= 0) return tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", f->c.batch);
+    if (f->c.accum <= 0) return tg_error_set(TG_ERR_INPUT, "--accum must be positive (got %d)", f->c.accum);
+    if (f->c.steps <= 0 || f->c.steps > INT32_MAX) return tg_error_set(TG_ERR_INPUT, "--steps must be positive (got %lld)", (long long)f->c.steps);
     if (f->ctx < 0) return tg_error_set(TG_ERR_INPUT, "--ctx must be positive (got %d)", f->ctx);
     if (f->layers < 0 || f->heads < 0 || f->dim < 0)
         return tg_error_set(TG_ERR_INPUT, "--layers, --heads and --dim must be positive");
-    if (!(f->lr > 0)) return tg_error_set(TG_ERR_INPUT, "--lr must be positive (got %g)", (double)f->lr);
-    if (f->min_lr_frac < 0 || f->min_lr_frac > 1) return tg_error_set(TG_ERR_INPUT, "--min-lr-frac must be in [0, 1]");
-    if (f->warmup < 0) return tg_error_set(TG_ERR_INPUT, "--warmup must be >= 0");
-    if (f->weight_decay < 0) return tg_error_set(TG_ERR_INPUT, "--weight-decay must be >= 0");
-    if (f->eval_every < 0 || f->save_every < 0 || f->eval_batches < 0)
+    if (!(f->c.lr > 0)) return tg_error_set(TG_ERR_INPUT, "--lr must be positive (got %g)", (double)f->c.lr);
+    if (f->c.min_lr_frac < 0 || f->c.min_lr_frac > 1) return tg_error_set(TG_ERR_INPUT, "--min-lr-frac must be in [0, 1]");
+    if (f->c.warmup < 0) return tg_error_set(TG_ERR_INPUT, "--warmup must be >= 0");
+    if (f->c.weight_decay < 0) return tg_error_set(TG_ERR_INPUT, "--weight-decay must be >= 0");
+    if (f->c.eval_every < 0 || f->c.save_every < 0 || f->eval_batches < 0)
         return tg_error_set(TG_ERR_INPUT, "--eval-every, --eval-batches and --save-every must be >= 0");
     if (f->threads < 0) return tg_error_set(TG_ERR_INPUT, "--threads must be >= 0");
     if (strcmp(f->shuffle, "on") != 0 && strcmp(f->shuffle, "off") != 0)
         return tg_error_set(TG_ERR_INPUT, "--shuffle must be on or off (got '%s')", f->shuffle);
-    if (strcmp(f->dtype, "fp32") != 0 && strcmp(f->dtype, "bf16") != 0)
-        return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", f->dtype);
+    if (strcmp(f->c.dtype, "fp32") != 0 && strcmp(f->c.dtype, "bf16") != 0)
+        return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", f->c.dtype);
     if (!f->data) return tg_error_set(TG_ERR_INPUT, "--data DIR|FILE is required (token shards from `truthgpt tokenize`)");
     return TG_OK;
 }
@@ -126,9 +125,9 @@ int tg_cmd_train(int argc, char **argv) {
     /* First, before any thread exists: every thread then blocks the signals. */
     if (tg_trainer_install_signals() != TG_OK) return tg_cli_fail(TG_ERR_RUNTIME);
     train_flags f = {
-        .preset = "tiny", .shuffle = "on", .dtype = "fp32", .batch = 8, .accum = 1, .warmup = 100, .eval_every = 100,
-        .eval_batches = 20, .save_every = 1000, .steps = 1000, .seed = 1337, .lr = 6e-4f, .min_lr_frac = 0.1f,
-        .weight_decay = 0.1f, .grad_clip = 1.0f,
+        .preset = "tiny", .shuffle = "on", .c.dtype = "fp32", .c.batch = 8, .c.accum = 1, .c.warmup = 100, .c.eval_every = 100,
+        .eval_batches = 20, .c.save_every = 1000, .c.steps = 1000, .c.seed = 1337, .c.lr = 6e-4f, .c.min_lr_frac = 0.1f,
+        .c.weight_decay = 0.1f, .c.grad_clip = 1.0f,
     };
     char presets[128] = "";
     for (const char *const *p = tg_config_preset_names(); *p; p++)
@@ -143,24 +142,18 @@ int tg_cmd_train(int argc, char **argv) {
         {"ctx", TG_OPT_INT, &f.ctx, "T", "context length (0: the preset's or the --init model's)"},
         {"data", TG_OPT_STR, &f.data, "DIR|FILE", "train shards: DIR's train-*.tok (or all *.tok), or one .tok file"},
         {"val-data", TG_OPT_STR, &f.val_data, "DIR|FILE", "validation shards (default: --data DIR's val-*.tok if any)"},
-        {"batch", TG_OPT_INT, &f.batch, "B", "sequences per micro-batch"},
-        {"accum", TG_OPT_INT, &f.accum, "A", "micro-batches per step (gradient accumulation)"},
-        {"steps", TG_OPT_I64, &f.steps, "N", "optimizer steps"},
-        {"lr", TG_OPT_FLOAT, &f.lr, "X", "peak learning rate"},
-        {"min-lr-frac", TG_OPT_FLOAT, &f.min_lr_frac, "X", "cosine decay floor as a fraction of --lr"},
-        {"warmup", TG_OPT_INT, &f.warmup, "N", "linear warm-up steps"},
-        {"weight-decay", TG_OPT_FLOAT, &f.weight_decay, "X", "AdamW weight decay (2-D weights and embeddings)"},
-        {"grad-clip", TG_OPT_FLOAT, &f.grad_clip, "X", "clip the global gradient norm (0: off)"},
-        {"seed", TG_OPT_I64, &f.seed, "N", "seed of the initial weights and the shuffle"},
+        {"batch", TG_OPT_INT, &f.c.batch, "B", "sequences per micro-batch"},
+        TG_CLI_OPTIMIZER_OPTS(f.c),
+        {"steps", TG_OPT_I64, &f.c.steps, "N", "optimizer steps"},
+        {"warmup", TG_OPT_INT, &f.c.warmup, "N", "linear warm-up steps"},
+        {"seed", TG_OPT_I64, &f.c.seed, "N", "seed of the initial weights and the shuffle"},
         {"shuffle", TG_OPT_STR, &f.shuffle, "on|off", "seeded permutation of the windows, or sequential"},
         {"init", TG_OPT_STR, &f.init, "DIR", "start from a checkpoint's weights (fresh optimizer, step 0)"},
         {"out", TG_OPT_STR, &f.out, "RUN", "run directory: checkpoint-STEP/, metrics.jsonl, loss.svg, manifest.json"},
-        {"eval-every", TG_OPT_INT, &f.eval_every, "N", "steps between validation evaluations (0: only at the end)"},
+        TG_CLI_RUN_OPTS(f.c),
         {"eval-batches", TG_OPT_INT, &f.eval_batches, "N", "validation micro-batches per evaluation"},
-        {"save-every", TG_OPT_INT, &f.save_every, "N", "steps between checkpoints (0: only the last step)"},
         {"resume", TG_OPT_FLAG, &f.resume, NULL, "continue RUN from its newest checkpoint (bitwise)"},
         {"threads", TG_OPT_INT, &f.threads, "N", "threads (0: all cores)"},
-        {"dtype", TG_OPT_STR, &f.dtype, "fp32|bf16", "matrix-multiply precision (bf16 keeps fp32 master weights)"},
         {0},
     };
     char *pos[1];
@@ -237,14 +230,14 @@ int tg_cmd_train(int argc, char **argv) {
         rc = tg_error_set(TG_ERR_INPUT, "--ctx %d is longer than the model's context of %d", T, cfg.n_ctx);
     int shuffle = strcmp(f.shuffle, "on") == 0;
     if (rc == TG_OK)
-        rc = tg_loader_open(&train, f.data, tg_shards_with_prefix(f.data, "train") ? "train" : NULL, f.batch, T, f.accum,
-                            shuffle, (uint64_t)f.seed);
+        rc = tg_loader_open(&train, f.data, tg_shards_with_prefix(f.data, "train") ? "train" : NULL, f.c.batch, T, f.c.accum,
+                            shuffle, (uint64_t)f.c.seed);
     if (rc == TG_OK) {
         if (f.val_data) {
-            rc = tg_loader_open(&val, f.val_data, tg_shards_with_prefix(f.val_data, "val") ? "val" : NULL, f.batch, T, 1, 0, 0);
+            rc = tg_loader_open(&val, f.val_data, tg_shards_with_prefix(f.val_data, "val") ? "val" : NULL, f.c.batch, T, 1, 0, 0);
             have_val = rc == TG_OK;
         } else if (tg_shards_with_prefix(f.data, "val")) {
-            rc = tg_loader_open(&val, f.data, "val", f.batch, T, 1, 0, 0);
+            rc = tg_loader_open(&val, f.data, "val", f.c.batch, T, 1, 0, 0);
             have_val = rc == TG_OK;
         }
     }
@@ -268,16 +261,16 @@ int tg_cmd_train(int argc, char **argv) {
             rc = tg_model_load(&m, f.init);
         } else {
             rc = tg_model_init(&m, &cfg);
-            if (rc == TG_OK) tg_model_init_weights(m, (uint64_t)f.seed);
+            if (rc == TG_OK) tg_model_init_weights(m, (uint64_t)f.c.seed);
         }
     }
     if (rc == TG_OK) rc = tg_cli_check_out_dir(f.out);
 
     tg_trainer_opts o = tg_trainer_default_opts();
     if (rc == TG_OK) {
-        if (train.ts.n_tokens < (int64_t)f.batch * T + 1)
+        if (train.ts.n_tokens < (int64_t)f.c.batch * T + 1)
             tg_warn("--data %s: %lld tokens, less than one micro-batch (%d x %d): the data repeat within a batch", f.data,
-                    (long long)train.ts.n_tokens, f.batch, T);
+                    (long long)train.ts.n_tokens, f.c.batch, T);
         tok_path = find_tokenizer(f.data);
         cmdline = tg_cli_command_line("train", argc, argv);
         json_t *h = json_object();
@@ -289,21 +282,9 @@ int tg_cmd_train(int argc, char **argv) {
         hparams = json_dumps(h, JSON_COMPACT);
         json_decref(h);
 
-        o.B = f.batch;
-        o.T = T;
-        o.accum = f.accum;
-        o.steps = f.steps;
-        o.opt.lr = f.lr;
-        o.opt.min_lr_frac = f.min_lr_frac;
-        o.opt.warmup = f.warmup;
-        o.opt.weight_decay = f.weight_decay;
-        o.opt.grad_clip = f.grad_clip;
-        o.seed = (uint64_t)f.seed;
-        o.dtype = strcmp(f.dtype, "bf16") == 0 ? TG_DTYPE_BF16 : TG_DTYPE_FP32;
-        o.eval_every = f.eval_every;
+        tg_cli_trainer_opts_fill(&o, &f.c, T);
         o.eval_batches = f.eval_batches;
         if (have_val && o.eval_batches > val.n_windows) o.eval_batches = (int)val.n_windows;
-        o.save_every = f.save_every;
         o.out_dir = f.out;
         o.tokenizer_path = tok_path;
         o.hparams_json = hparams;
@@ -337,7 +318,7 @@ int tg_cmd_train(int argc, char **argv) {
         json_object_set_new(hp, "weight_decay", json_real(o.opt.weight_decay));
         json_object_set_new(hp, "grad_clip", json_real(o.opt.grad_clip));
         json_object_set_new(hp, "seed", json_integer((json_int_t)o.seed));
-        json_object_set_new(hp, "dtype", json_string(f.dtype));
+        json_object_set_new(hp, "dtype", json_string(f.c.dtype));
         json_object_set_new(hp, "threads", json_integer(tg_num_threads()));
         json_object_set_new(mf, "hyperparameters", hp);
         json_object_set_new(mf, "data", shard_list(&train.ts));

@@ -2,7 +2,8 @@
  * run_dir.c — what `train` and `finetune` share about a run directory:
  * the command line recorded in the manifest, checking that --out can be
  * written, finding a run's newest checkpoint, and reading the
- * hyperparameters a resumed run takes from trainer_state.json.
+ * hyperparameters a resumed run takes from trainer_state.json, and the
+ * trainer options both commands take the same way.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -12,6 +13,7 @@
 
 #include "cli.h"
 #include "core/core.h"
+#include "train/trainer.h"
 
 char *tg_cli_command_line(const char *command, int argc, char **argv) {
     size_t n = strlen(command) + 16;
@@ -70,4 +72,20 @@ int tg_cli_load_hparams(const char *ckpt, json_t **state, json_t **hparams) {
     *state = s;
     *hparams = json_object_get(s, "hyperparameters");
     return TG_OK;
+}
+
+void tg_cli_trainer_opts_fill(tg_trainer_opts *o, const tg_cli_train_common *c, int T) {
+    o->B = c->batch;
+    o->T = T;
+    o->accum = c->accum;
+    o->steps = c->steps;
+    o->opt.lr = c->lr;
+    o->opt.min_lr_frac = c->min_lr_frac;
+    o->opt.warmup = c->warmup;
+    o->opt.weight_decay = c->weight_decay;
+    o->opt.grad_clip = c->grad_clip;
+    o->seed = (uint64_t)c->seed;
+    o->dtype = strcmp(c->dtype, "bf16") == 0 ? TG_DTYPE_BF16 : TG_DTYPE_FP32;
+    o->eval_every = c->eval_every;
+    o->save_every = c->save_every;
 }

@@ -31,7 +31,7 @@
 
 typedef int (*tg_next_batch_fn)(void *ctx, int64_t k, tg_batch *out);
 
-typedef struct {
+typedef struct tg_trainer_opts {
     int B, T;                /* micro-batch rows and sequence length */
     int accum;               /* A: micro-batches per step */
     int64_t steps;           /* S: total steps */
