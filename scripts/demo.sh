@@ -7,15 +7,19 @@
 #   3. tokenize the corpus into shards
 #   4. pretrain a `tiny` GPT for a few minutes
 #   5. print a few samples as text
-# Everything goes to runs/demo/ (DEMO_DIR to change it). Training stops after
-# DEMO_STEPS steps (default 2400) or DEMO_TRAIN_SECONDS seconds (default 420),
+# Everything goes to runs/demo/ (DEMO_DIR to change it). Training uses bf16
+# matrix multiplies where the CPU has AVX512_BF16 (about 1.4x the tokens of
+# fp32 in the same minutes; DEMO_DTYPE to choose) and stops after DEMO_STEPS
+# steps (default 2600 in bf16, 1800 in fp32) or DEMO_TRAIN_SECONDS seconds (default 420),
 # whichever comes first: on a timeout it gets SIGINT, which saves a checkpoint
 # and exits cleanly, so the demo finishes in time on a slow or busy machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-${BUILD:-build}/truthgpt}
 OUT=${DEMO_DIR:-runs/demo}
-STEPS=${DEMO_STEPS:-2400}
+DTYPE=${DEMO_DTYPE:-fp32}
+if [ -z "${DEMO_DTYPE:-}" ] && grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null; then DTYPE=bf16; fi
+if [ "$DTYPE" = bf16 ]; then STEPS=${DEMO_STEPS:-2600}; else STEPS=${DEMO_STEPS:-1800}; fi
 TRAIN_SECONDS=${DEMO_TRAIN_SECONDS:-420}
 LR=${DEMO_LR:-2e-3}
 FORTUNES=${FORTUNES:-/usr/share/games/fortunes}
@@ -47,10 +51,10 @@ stage "2/5 tokenizer: byte-level BPE, 4,096 tokens -> $OUT/tokenizer.json"
 stage "3/5 tokenize: corpus -> $OUT/shards"
 "$BIN" tokenize "$OUT/corpus" --tokenizer "$OUT/tokenizer.json" --out "$OUT/shards"
 
-stage "4/5 train: tiny GPT (4 layers, 4 heads, 256 wide, context 256), up to $STEPS steps or ${TRAIN_SECONDS}s -> $OUT/run"
+stage "4/5 train: tiny GPT (4 layers, 4 heads, 256 wide, context 256, $DTYPE), up to $STEPS steps or ${TRAIN_SECONDS}s -> $OUT/run"
 rc=0
 timeout -s INT "$TRAIN_SECONDS" "$BIN" train --preset tiny --data "$OUT/shards" --out "$OUT/run" --steps "$STEPS" \
-    --batch 8 --lr "$LR" --warmup 50 --eval-every 100 --eval-batches 10 --save-every 0 || rc=$?
+    --batch 8 --lr "$LR" --warmup 50 --eval-every 100 --eval-batches 10 --save-every 0 --dtype "$DTYPE" || rc=$?
 # 124: the time budget ran out and the trainer saved a checkpoint on SIGINT.
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then echo "demo: training failed (exit $rc)" >&2; exit "$rc"; fi
 if ! ls -d "$OUT"/run/checkpoint-* >/dev/null 2>&1; then echo "demo: no checkpoint in $OUT/run" >&2; exit 1; fi
