@@ -40,27 +40,36 @@ diff <(strip A/metrics.jsonl) <(strip A2/metrics.jsonl) > /dev/null || fail "sam
 cmp -s A/checkpoint-$N/model.safetensors A2/checkpoint-$N/model.safetensors || fail "same seed twice: weights differ"
 echo "same seed twice: identical metrics and weights"
 
-# kill -9 in the second half, after checkpoint-200 exists. On a loaded
-# machine the polling loop may be starved until the run has finished: then
-# the kill proved nothing, so that attempt is redone (at most 3 times).
-for attempt in 1 2 3; do
-  rm -rf B
-  "$TG" train "${ARGS[@]}" --out B > B.log 2>&1 &
-  BP=$!
-  PIDS="$PIDS $BP"
-  for _ in $(seq 1 6000); do
-    [ "$(steps_logged B)" -ge 210 ] && [ -d B/checkpoint-200 ] && break
-    kill -0 $BP 2>/dev/null || break
-    sleep 0.01
+# interrupt DIR SIG STEPS [CKPT]: starts a run into DIR, sends SIG once it has
+# logged STEPS steps (and written DIR/CKPT), and sets RC to its exit status.
+# On a loaded machine the polling loop may be starved until the run has
+# finished: then the signal proved nothing, so that attempt is redone (at
+# most 3 times).
+interrupt() {
+  local dir=$1 sig=$2 steps=$3 ckpt=${4:-} pid attempt
+  for attempt in 1 2 3; do
+    rm -rf "$dir"
+    "$TG" train "${ARGS[@]}" --out "$dir" > "$dir.log" 2>&1 &
+    pid=$!
+    PIDS="$PIDS $pid"
+    for _ in $(seq 1 6000); do
+      [ "$(steps_logged "$dir")" -ge "$steps" ] && { [ -z "$ckpt" ] || [ -d "$dir/$ckpt" ]; } && break
+      kill -0 $pid 2>/dev/null || break
+      sleep 0.01
+    done
+    kill -"$sig" $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    RC=$?
+    [ -d "$dir/checkpoint-$N" ] || return 0
+    echo "attempt $attempt: the run finished before SIG$sig, again"
   done
-  kill -9 $BP 2>/dev/null
-  wait $BP 2>/dev/null
-  [ -d B/checkpoint-$N ] || break
-  echo "attempt $attempt: the run finished before kill -9, again"
-done
+  fail "the run finished before SIG$sig three times (machine too loaded?)"
+}
+
+# kill -9 in the second half, after checkpoint-200 exists.
+interrupt B KILL 210 checkpoint-200
 KILLED_AT=$(steps_logged B)
 echo "killed at step ~$KILLED_AT"
-[ -d B/checkpoint-$N ] && fail "the run finished before kill -9 three times (machine too loaded?)"
 [ -d B/checkpoint-200 ] || fail "no checkpoint-200 before the kill"
 "$TG" train "${ARGS[@]}" --out B --resume > B2.log 2>&1 || { cat B2.log; fail "--resume exited $?"; }
 grep -q "resuming from .*checkpoint-200" B2.log || { cat B2.log; fail "--resume did not pick checkpoint-200"; }
@@ -69,25 +78,9 @@ cmp -s A/checkpoint-$N/model.safetensors B/checkpoint-$N/model.safetensors || fa
 cmp -s A/checkpoint-$N/optimizer.safetensors B/checkpoint-$N/optimizer.safetensors || fail "kill -9 + resume: AdamW state differs"
 echo "kill -9 + resume: bitwise identical to the straight run"
 
-# Ctrl-C: checkpoint and exit 130, then resume (retried like the kill).
-for attempt in 1 2 3; do
-  rm -rf C
-  "$TG" train "${ARGS[@]}" --out C > C.log 2>&1 &
-  CP=$!
-  PIDS="$PIDS $CP"
-  for _ in $(seq 1 6000); do
-    [ "$(steps_logged C)" -ge 120 ] && break
-    kill -0 $CP 2>/dev/null || break
-    sleep 0.01
-  done
-  kill -INT $CP 2>/dev/null
-  wait $CP
-  RC=$?
-  STOP=$(steps_logged C)
-  [ "$STOP" -lt $N ] && break
-  echo "attempt $attempt: the run finished before SIGINT, again"
-done
-[ "$STOP" -lt $N ] || fail "SIGINT arrived after the end three times (machine too loaded?)"
+# Ctrl-C: checkpoint and exit 130, then resume.
+interrupt C INT 120
+STOP=$(steps_logged C)
 [ $RC = 130 ] || { cat C.log; fail "SIGINT: exit status $RC, expected 130"; }
 [ -d C/checkpoint-$STOP ] || { ls C; fail "SIGINT: no checkpoint-$STOP written at the stop"; }
 echo "SIGINT: stopped at step $STOP with a checkpoint, exit 130"
