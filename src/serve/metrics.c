@@ -68,6 +68,9 @@ char *tg_metrics_text(void) {
         int w_ = snprintf(out + len, cap - len, __VA_ARGS__);                      \
         if (w_ > 0 && (size_t)w_ < cap - len) len += (size_t)w_;                   \
     } while (0)
+/* One metric with a single value: its HELP and TYPE lines, then NAME VALUE. */
+#define METRIC(name, type, help, fmt, value) \
+    EMIT("# HELP " name " " help "\n# TYPE " name " " type "\n" name " " fmt "\n", value)
     EMIT("# HELP truthgpt_requests_total HTTP requests answered, by endpoint and status code.\n");
     EMIT("# TYPE truthgpt_requests_total counter\n");
     for (int e = 0; e < TG_EP_COUNT; e++)
@@ -77,34 +80,25 @@ char *tg_metrics_text(void) {
             if (k < N_CODES) EMIT("truthgpt_requests_total{endpoint=\"%s\",code=\"%d\"} %lld\n", ep_names[e], codes[k], v);
             else EMIT("truthgpt_requests_total{endpoint=\"%s\",code=\"other\"} %lld\n", ep_names[e], v);
         }
-    EMIT("# HELP truthgpt_prompt_tokens_total Prompt tokens of accepted generation requests.\n");
-    EMIT("# TYPE truthgpt_prompt_tokens_total counter\n");
-    EMIT("truthgpt_prompt_tokens_total %lld\n", (long long)atomic_load(&prompt_tokens));
-    EMIT("# HELP truthgpt_completion_tokens_total Tokens generated.\n");
-    EMIT("# TYPE truthgpt_completion_tokens_total counter\n");
-    EMIT("truthgpt_completion_tokens_total %lld\n", (long long)atomic_load(&completion_tokens));
-    EMIT("# HELP truthgpt_requests_cancelled_total Generations cancelled because the client went away.\n");
-    EMIT("# TYPE truthgpt_requests_cancelled_total counter\n");
-    EMIT("truthgpt_requests_cancelled_total %lld\n", (long long)atomic_load(&cancelled));
-    EMIT("# HELP truthgpt_queue_depth Requests waiting for a decoding slot.\n");
-    EMIT("# TYPE truthgpt_queue_depth gauge\n");
-    EMIT("truthgpt_queue_depth %d\n", atomic_load(&queued));
-    EMIT("# HELP truthgpt_running_requests Requests in the running batch.\n");
-    EMIT("# TYPE truthgpt_running_requests gauge\n");
-    EMIT("truthgpt_running_requests %d\n", atomic_load(&running));
-    EMIT("# HELP truthgpt_decode_tokens_per_second Tokens generated per second over the last few seconds.\n");
-    EMIT("# TYPE truthgpt_decode_tokens_per_second gauge\n");
-    EMIT("truthgpt_decode_tokens_per_second %.3f\n", atomic_load(&decode_rate));
-    EMIT("# HELP truthgpt_decode_steps_total Engine steps (each decodes every running request once).\n");
-    EMIT("# TYPE truthgpt_decode_steps_total counter\n");
-    EMIT("truthgpt_decode_steps_total %lld\n", (long long)atomic_load(&steps));
-    EMIT("# HELP truthgpt_batch_rows_total Requests decoded, summed over steps (over steps: the mean batch size).\n");
-    EMIT("# TYPE truthgpt_batch_rows_total counter\n");
-    EMIT("truthgpt_batch_rows_total %lld\n", (long long)atomic_load(&step_rows));
+    METRIC("truthgpt_prompt_tokens_total", "counter", "Prompt tokens of accepted generation requests.",
+           "%lld", (long long)atomic_load(&prompt_tokens));
+    METRIC("truthgpt_completion_tokens_total", "counter", "Tokens generated.",
+           "%lld", (long long)atomic_load(&completion_tokens));
+    METRIC("truthgpt_requests_cancelled_total", "counter", "Generations cancelled because the client went away.",
+           "%lld", (long long)atomic_load(&cancelled));
+    METRIC("truthgpt_queue_depth", "gauge", "Requests waiting for a decoding slot.", "%d", atomic_load(&queued));
+    METRIC("truthgpt_running_requests", "gauge", "Requests in the running batch.", "%d", atomic_load(&running));
+    METRIC("truthgpt_decode_tokens_per_second", "gauge", "Tokens generated per second over the last few seconds.",
+           "%.3f", atomic_load(&decode_rate));
+    METRIC("truthgpt_decode_steps_total", "counter", "Engine steps (each decodes every running request once).",
+           "%lld", (long long)atomic_load(&steps));
+    METRIC("truthgpt_batch_rows_total", "counter", "Requests decoded, summed over steps (over steps: the mean batch size).",
+           "%lld", (long long)atomic_load(&step_rows));
     EMIT("# HELP truthgpt_time_to_first_token_seconds Time from a request's arrival to its first token.\n");
     EMIT("# TYPE truthgpt_time_to_first_token_seconds summary\n");
     EMIT("truthgpt_time_to_first_token_seconds_sum %.6f\n", atomic_load(&ttft_sum));
     EMIT("truthgpt_time_to_first_token_seconds_count %lld\n", (long long)atomic_load(&ttft_count));
+#undef METRIC
 #undef EMIT
     return out;
 }
