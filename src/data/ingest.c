@@ -79,6 +79,7 @@ struct tg_ingest {
         char *buf;
         size_t len, cap;
     } *out;
+    struct outbuf *scratch;   /* per thread: the cleaned text of the document in hand */
     int n_threads;
     tg_u64set exact;
     tg_lsh lsh;
@@ -166,6 +167,20 @@ static char *fmt_err(const char *fmt, ...) {
     return strdup(buf);
 }
 
+/* Room for need more bytes at b->buf + b->len (grown by doubling, kept for
+ * the next document), or NULL when memory is short. */
+static char *outbuf_reserve(struct outbuf *b, size_t need) {
+    if (b->len + need > b->cap) {
+        size_t ncap = b->cap ? b->cap : (size_t)1 << 20;
+        while (ncap < b->len + need) ncap *= 2;
+        char *nb = realloc(b->buf, ncap);
+        if (!nb) return NULL;
+        b->buf = nb;
+        b->cap = ncap;
+    }
+    return b->buf + b->len;
+}
+
 static char *put_lit(char *o, const char *lit) {
     size_t n = strlen(lit);
     memcpy(o, lit, n);
@@ -212,13 +227,18 @@ static char *put_json_string(char *o, const char *s, size_t n) {
 static void process_item(tg_ingest *g, int batch, item *it, uint64_t *keys) {
     const char *raw = g->arena + it->off;
     size_t n = it->len;
-    char *fixed = NULL, *clean = NULL;
+    char *fixed = NULL;
     const char *text = raw;
     size_t tlen = n;
     const char *id = it->id_off >= 0 ? g->arena + it->id_off : NULL;
     size_t id_len = it->id_len;
     const char *ca = it->ca_off >= 0 ? g->arena + it->ca_off : NULL;
     size_t ca_len = it->ca_len;
+
+    int t = 0; /* this thread's parser and output buffer */
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+#endif
 
     it->drop = -1;
     if (tg_clean_utf8_prefix(raw, n) < n) {
@@ -237,10 +257,6 @@ static void process_item(tg_ingest *g, int batch, item *it, uint64_t *keys) {
             it->err = fmt_err("NUL byte in the line");
             goto done;
         }
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
         if (!g->jp[t]) g->jp[t] = tg_jsonl_parser_new();
         tg_jsonl_doc d;
         char msg[256];
@@ -258,7 +274,7 @@ static void process_item(tg_ingest *g, int batch, item *it, uint64_t *keys) {
         ca_len = d.created_at_len;
         /* A JSON string may hold \u0000: the clean-up removes it with the other control characters. */
     }
-    clean = malloc(tlen + 1);
+    char *clean = outbuf_reserve(&g->scratch[t], tlen + 1);
     if (!clean) {
         it->drop = TG_DROP_malformed;
         it->err = fmt_err("out of memory");
@@ -294,26 +310,14 @@ static void process_item(tg_ingest *g, int batch, item *it, uint64_t *keys) {
     /* The output line, written here: jansson's object and dump cost a
      * quarter of an ingest run. Strings are escaped as jansson's compact
      * dump does (the same bytes out). */
-    int t = 0;
-#ifdef _OPENMP
-    t = omp_get_thread_num();
-#endif
     const char *src = g->sources[it->source];
     size_t src_len = strlen(src);
-    int bad = tg_clean_utf8_prefix(id, id_len) < id_len || (ca && tg_clean_utf8_prefix(ca, ca_len) < ca_len);
+    /* id and created_at are valid UTF-8 as they are: they come from simdjson
+     * or jansson, both of which validate, or from the content hash. */
     size_t need = 6 * (id_len + clen + src_len + (ca ? ca_len : 0)) + 64;
     struct outbuf *ob = &g->out[batch * g->n_threads + t];
-    if (!bad && ob->len + need > ob->cap) {
-        size_t ncap = ob->cap ? ob->cap : (size_t)1 << 20;
-        while (ncap < ob->len + need) ncap *= 2;
-        char *nb = realloc(ob->buf, ncap);
-        if (nb) {
-            ob->buf = nb;
-            ob->cap = ncap;
-        }
-    }
-    if (!bad && ob->len + need <= ob->cap) {
-        char *o0 = ob->buf + ob->len, *o = o0;
+    char *o0 = outbuf_reserve(ob, need), *o = o0;
+    if (o0) {
         o = put_lit(o, "{\"id\":");
         o = put_json_string(o, id, id_len);
         o = put_lit(o, ",\"text\":");
@@ -329,11 +333,10 @@ static void process_item(tg_ingest *g, int batch, item *it, uint64_t *keys) {
         ob->len += it->json_len;
     } else {
         it->drop = TG_DROP_malformed;
-        it->err = fmt_err(bad ? "id or date is not valid UTF-8" : "out of memory");
+        it->err = fmt_err("out of memory");
     }
 done:
     free(fixed);
-    free(clean);
 }
 
 static void report(tg_ingest *g, int source, int64_t line, const char *msg) {
@@ -826,7 +829,8 @@ int tg_ingest_run(const tg_ingest_opts *o, char *const *inputs, int n_inputs, co
 #endif
     g->jp = calloc((size_t)g->n_threads, sizeof *g->jp);
     g->out = calloc((size_t)2 * g->n_threads, sizeof *g->out);
-    if (!g->arena || !g->items[0] || !g->items[1] || !g->jp || !g->out)
+    g->scratch = calloc((size_t)g->n_threads, sizeof *g->scratch);
+    if (!g->arena || !g->items[0] || !g->items[1] || !g->jp || !g->out || !g->scratch)
         rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
     if (rc == TG_OK) rc = tg_u64set_init(&g->exact, 1 << 16);
     if (rc == TG_OK && o->near_dup > 0) {
@@ -902,6 +906,8 @@ int tg_ingest_run(const tg_ingest_opts *o, char *const *inputs, int n_inputs, co
     free(g->jp);
     for (int k = 0; g->out && k < 2 * g->n_threads; k++) free(g->out[k].buf);
     free(g->out);
+    for (int t = 0; g->scratch && t < g->n_threads; t++) free(g->scratch[t].buf);
+    free(g->scratch);
     free(train_path);
     free(val_path);
     for (int i = 0; i < g->n_sources; i++) free(g->sources[i]);
