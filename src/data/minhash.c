@@ -28,8 +28,10 @@
 /* Zeroed memory for the tables that grow with the corpus, from mmap with
  * transparent huge pages asked for: on 4 KB pages, first-touch page faults
  * took 14% of an ingest run with near-duplicates on (125 MB of index). */
+#define BIG_BYTES ((size_t)2 << 20) /* from here on mmap (one huge page); below, calloc */
+
 static void *big_zalloc(size_t n) {
-    if (n < ((size_t)2 << 20)) return calloc(1, n);
+    if (n < BIG_BYTES) return calloc(1, n);
     void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
 #ifdef MADV_HUGEPAGE
@@ -42,7 +44,7 @@ static void *big_zalloc(size_t n) {
  * instead of copying them, and only the new part is ever touched. */
 static void *big_grow(void *p, size_t n, size_t m) {
     if (!p) return big_zalloc(m);
-    if (n >= ((size_t)2 << 20)) {
+    if (n >= BIG_BYTES) {
         void *q = mremap(p, n, m, MREMAP_MAYMOVE);
         if (q == MAP_FAILED) return NULL;
 #ifdef MADV_HUGEPAGE
@@ -59,7 +61,7 @@ static void *big_grow(void *p, size_t n, size_t m) {
 
 static void big_free(void *p, size_t n) {
     if (!p) return;
-    if (n < ((size_t)2 << 20)) free(p);
+    if (n < BIG_BYTES) free(p);
     else munmap(p, n);
 }
 
