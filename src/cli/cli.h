@@ -82,6 +82,11 @@ typedef struct {
     {"eval-every", TG_OPT_INT, &(c).eval_every, "N", "steps between validation evaluations (0: only at the end)"},     \
     {"save-every", TG_OPT_INT, &(c).save_every, "N", "steps between checkpoints (0: only the last step)"},            \
     {"dtype", TG_OPT_STR, &(c).dtype, "fp32|bf16", "matrix-multiply precision (bf16 keeps fp32 master weights)"}
+/* The checks both commands make of them (an error names the flag). */
+int tg_cli_train_common_check(const tg_cli_train_common *c);
+/* Takes each of them a resumed run did not get on the command line from
+ * trainer_state.json's hyperparameters h (dtype then points into h). */
+void tg_cli_train_common_restore(tg_cli_train_common *c, json_t *h, int argc, char **argv);
 struct tg_trainer_opts;
 /* Copies the shared options into the trainer's (T: the context length). */
 void tg_cli_trainer_opts_fill(struct tg_trainer_opts *o, const tg_cli_train_common *c, int T);

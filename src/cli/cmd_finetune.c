@@ -37,19 +37,13 @@ typedef struct {
 } ft_flags;
 
 static int check_flags(const ft_flags *f) {
-    if (f->c.batch <= 0) return tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", f->c.batch);
-    if (f->c.accum <= 0) return tg_error_set(TG_ERR_INPUT, "--accum must be positive (got %d)", f->c.accum);
+    TG_TRY(tg_cli_train_common_check(&f->c));
     if (f->c.steps < 0 || f->c.steps > INT32_MAX) return tg_error_set(TG_ERR_INPUT, "--steps must be positive (got %lld)", (long long)f->c.steps);
     if (f->epochs <= 0) return tg_error_set(TG_ERR_INPUT, "--epochs must be positive (got %d)", f->epochs);
     if (f->ctx < 0) return tg_error_set(TG_ERR_INPUT, "--ctx must be positive (got %d)", f->ctx);
-    if (!(f->c.lr > 0)) return tg_error_set(TG_ERR_INPUT, "--lr must be positive (got %g)", (double)f->c.lr);
-    if (f->c.min_lr_frac < 0 || f->c.min_lr_frac > 1) return tg_error_set(TG_ERR_INPUT, "--min-lr-frac must be in [0, 1]");
-    if (f->c.weight_decay < 0) return tg_error_set(TG_ERR_INPUT, "--weight-decay must be >= 0");
     if (f->c.eval_every < 0 || f->c.save_every < 0 || f->eval_batches < 0 || f->eval_exact < 0)
         return tg_error_set(TG_ERR_INPUT, "--eval-every, --eval-batches, --eval-exact and --save-every must be >= 0");
     if (f->threads < 0) return tg_error_set(TG_ERR_INPUT, "--threads must be >= 0");
-    if (strcmp(f->c.dtype, "fp32") != 0 && strcmp(f->c.dtype, "bf16") != 0)
-        return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", f->c.dtype);
     if (strcmp(f->new_tokens, "mean") != 0 && strcmp(f->new_tokens, "normal") != 0)
         return tg_error_set(TG_ERR_INPUT, "--new-tokens must be mean or normal (got '%s')", f->new_tokens);
     if (!f->chat && !f->eval_only) return tg_error_set(TG_ERR_INPUT, "--chat FILE is required (OpenAI chat JSONL)");
@@ -63,20 +57,9 @@ static int restore_flags(const char *ckpt, ft_flags *f, int argc, char **argv, j
     json_t *s, *h;
     TG_TRY(tg_cli_load_hparams(ckpt, &s, &h));
 #define FROM(flag, key, test, dst, get) TG_HPARAM_FROM(h, argc, argv, flag, key, test, dst, get);
-    FROM("batch", "batch", json_is_integer, f->c.batch, (int)json_integer_value);
+    tg_cli_train_common_restore(&f->c, h, argc, argv);
     FROM("ctx", "ctx", json_is_integer, f->ctx, (int)json_integer_value);
-    FROM("accum", "accum", json_is_integer, f->c.accum, (int)json_integer_value);
-    FROM("steps", "steps", json_is_integer, f->c.steps, json_integer_value);
-    FROM("lr", "lr", json_is_number, f->c.lr, (float)json_number_value);
-    FROM("min-lr-frac", "min_lr_frac", json_is_number, f->c.min_lr_frac, (float)json_number_value);
-    FROM("warmup", "warmup", json_is_integer, f->c.warmup, (int)json_integer_value);
-    FROM("weight-decay", "weight_decay", json_is_number, f->c.weight_decay, (float)json_number_value);
-    FROM("grad-clip", "grad_clip", json_is_number, f->c.grad_clip, (float)json_number_value);
-    FROM("seed", "seed", json_is_integer, f->c.seed, json_integer_value);
-    FROM("eval-every", "eval_every", json_is_integer, f->c.eval_every, (int)json_integer_value);
     FROM("eval-batches", "eval_batches", json_is_integer, f->eval_batches, (int)json_integer_value);
-    FROM("save-every", "save_every", json_is_integer, f->c.save_every, (int)json_integer_value);
-    FROM("dtype", "dtype", json_is_string, f->c.dtype, json_string_value);
     FROM("chat", "chat", json_is_string, f->chat, json_string_value);
     FROM("val-chat", "val_chat", json_is_string, f->val_chat, json_string_value);
     FROM("model", "model", json_is_string, f->model, json_string_value);

@@ -53,52 +53,31 @@ static int restore_flags(const char *ckpt, train_flags *f, int argc, char **argv
     json_t *s, *h;
     TG_TRY(tg_cli_load_hparams(ckpt, &s, &h));
 #define INT_FROM(flag, key, dst) TG_HPARAM_FROM(h, argc, argv, flag, key, json_is_integer, dst, (int)json_integer_value);
-#define I64_FROM(flag, key, dst) TG_HPARAM_FROM(h, argc, argv, flag, key, json_is_integer, dst, json_integer_value);
-#define FLT_FROM(flag, key, dst) TG_HPARAM_FROM(h, argc, argv, flag, key, json_is_number, dst, (float)json_number_value);
 #define STR_FROM(flag, key, dst) TG_HPARAM_FROM(h, argc, argv, flag, key, json_is_string, dst, json_string_value);
-    INT_FROM("batch", "batch", f->c.batch);
+    tg_cli_train_common_restore(&f->c, h, argc, argv);
     INT_FROM("ctx", "ctx", f->ctx);
-    INT_FROM("accum", "accum", f->c.accum);
-    I64_FROM("steps", "steps", f->c.steps);
-    FLT_FROM("lr", "lr", f->c.lr);
-    FLT_FROM("min-lr-frac", "min_lr_frac", f->c.min_lr_frac);
-    INT_FROM("warmup", "warmup", f->c.warmup);
-    FLT_FROM("weight-decay", "weight_decay", f->c.weight_decay);
-    FLT_FROM("grad-clip", "grad_clip", f->c.grad_clip);
-    I64_FROM("seed", "seed", f->c.seed);
-    INT_FROM("eval-every", "eval_every", f->c.eval_every);
     INT_FROM("eval-batches", "eval_batches", f->eval_batches);
-    INT_FROM("save-every", "save_every", f->c.save_every);
-    STR_FROM("dtype", "dtype", f->c.dtype);
     STR_FROM("shuffle", "shuffle", f->shuffle);
     STR_FROM("data", "data", f->data);
     STR_FROM("val-data", "val_data", f->val_data);
 #undef INT_FROM
-#undef I64_FROM
-#undef FLT_FROM
 #undef STR_FROM
     *keep = s; /* the strings point into it */
     return TG_OK;
 }
 
 static int check_flags(const train_flags *f) {
-    if (f->c.batch <= 0) return tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", f->c.batch);
-    if (f->c.accum <= 0) return tg_error_set(TG_ERR_INPUT, "--accum must be positive (got %d)", f->c.accum);
+    TG_TRY(tg_cli_train_common_check(&f->c));
     if (f->c.steps <= 0 || f->c.steps > INT32_MAX) return tg_error_set(TG_ERR_INPUT, "--steps must be positive (got %lld)", (long long)f->c.steps);
     if (f->ctx < 0) return tg_error_set(TG_ERR_INPUT, "--ctx must be positive (got %d)", f->ctx);
     if (f->layers < 0 || f->heads < 0 || f->dim < 0)
         return tg_error_set(TG_ERR_INPUT, "--layers, --heads and --dim must be positive");
-    if (!(f->c.lr > 0)) return tg_error_set(TG_ERR_INPUT, "--lr must be positive (got %g)", (double)f->c.lr);
-    if (f->c.min_lr_frac < 0 || f->c.min_lr_frac > 1) return tg_error_set(TG_ERR_INPUT, "--min-lr-frac must be in [0, 1]");
     if (f->c.warmup < 0) return tg_error_set(TG_ERR_INPUT, "--warmup must be >= 0");
-    if (f->c.weight_decay < 0) return tg_error_set(TG_ERR_INPUT, "--weight-decay must be >= 0");
     if (f->c.eval_every < 0 || f->c.save_every < 0 || f->eval_batches < 0)
         return tg_error_set(TG_ERR_INPUT, "--eval-every, --eval-batches and --save-every must be >= 0");
     if (f->threads < 0) return tg_error_set(TG_ERR_INPUT, "--threads must be >= 0");
     if (strcmp(f->shuffle, "on") != 0 && strcmp(f->shuffle, "off") != 0)
         return tg_error_set(TG_ERR_INPUT, "--shuffle must be on or off (got '%s')", f->shuffle);
-    if (strcmp(f->c.dtype, "fp32") != 0 && strcmp(f->c.dtype, "bf16") != 0)
-        return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", f->c.dtype);
     if (!f->data) return tg_error_set(TG_ERR_INPUT, "--data DIR|FILE is required (token shards from `truthgpt tokenize`)");
     return TG_OK;
 }

@@ -1,9 +1,9 @@
 /*
  * run_dir.c — what `train` and `finetune` share about a run directory:
  * the command line recorded in the manifest, checking that --out can be
- * written, finding a run's newest checkpoint, and reading the
- * hyperparameters a resumed run takes from trainer_state.json, and the
- * trainer options both commands take the same way.
+ * written, finding a run's newest checkpoint, reading the hyperparameters a
+ * resumed run takes from trainer_state.json, and the options both commands
+ * share (checked, restored and handed to the trainer the same way).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -88,4 +88,32 @@ void tg_cli_trainer_opts_fill(tg_trainer_opts *o, const tg_cli_train_common *c, 
     o->dtype = strcmp(c->dtype, "bf16") == 0 ? TG_DTYPE_BF16 : TG_DTYPE_FP32;
     o->eval_every = c->eval_every;
     o->save_every = c->save_every;
+}
+
+int tg_cli_train_common_check(const tg_cli_train_common *c) {
+    if (c->batch <= 0) return tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", c->batch);
+    if (c->accum <= 0) return tg_error_set(TG_ERR_INPUT, "--accum must be positive (got %d)", c->accum);
+    if (!(c->lr > 0)) return tg_error_set(TG_ERR_INPUT, "--lr must be positive (got %g)", (double)c->lr);
+    if (c->min_lr_frac < 0 || c->min_lr_frac > 1) return tg_error_set(TG_ERR_INPUT, "--min-lr-frac must be in [0, 1]");
+    if (c->weight_decay < 0) return tg_error_set(TG_ERR_INPUT, "--weight-decay must be >= 0");
+    if (strcmp(c->dtype, "fp32") != 0 && strcmp(c->dtype, "bf16") != 0)
+        return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", c->dtype);
+    return TG_OK;
+}
+
+void tg_cli_train_common_restore(tg_cli_train_common *c, json_t *h, int argc, char **argv) {
+    TG_HPARAM_FROM(h, argc, argv, "batch", "batch", json_is_integer, c->batch, (int)json_integer_value);
+    TG_HPARAM_FROM(h, argc, argv, "accum", "accum", json_is_integer, c->accum, (int)json_integer_value);
+    TG_HPARAM_FROM(h, argc, argv, "steps", "steps", json_is_integer, c->steps, json_integer_value);
+    TG_HPARAM_FROM(h, argc, argv, "lr", "lr", json_is_number, c->lr, (float)json_number_value);
+    TG_HPARAM_FROM(h, argc, argv, "min-lr-frac", "min_lr_frac", json_is_number, c->min_lr_frac,
+                   (float)json_number_value);
+    TG_HPARAM_FROM(h, argc, argv, "warmup", "warmup", json_is_integer, c->warmup, (int)json_integer_value);
+    TG_HPARAM_FROM(h, argc, argv, "weight-decay", "weight_decay", json_is_number, c->weight_decay,
+                   (float)json_number_value);
+    TG_HPARAM_FROM(h, argc, argv, "grad-clip", "grad_clip", json_is_number, c->grad_clip, (float)json_number_value);
+    TG_HPARAM_FROM(h, argc, argv, "seed", "seed", json_is_integer, c->seed, json_integer_value);
+    TG_HPARAM_FROM(h, argc, argv, "eval-every", "eval_every", json_is_integer, c->eval_every, (int)json_integer_value);
+    TG_HPARAM_FROM(h, argc, argv, "save-every", "save_every", json_is_integer, c->save_every, (int)json_integer_value);
+    TG_HPARAM_FROM(h, argc, argv, "dtype", "dtype", json_is_string, c->dtype, json_string_value);
 }
