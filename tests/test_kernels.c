@@ -414,7 +414,30 @@ static void test_fastmath(void) {
         double t = tanh((double)y);
         maxt = fmax(maxt, fabs(tg_tanhf(y) - t) / fmax(fabs(t), 1e-30));
     }
-    printf("  fast exp max rel err %.2e, fast tanh max rel err %.2e\n", maxe, maxt);
+    /* GELU and its derivative against double, densely over [-20, 20]: a
+     * relative error of a few ulps (times the conditioning below) plus a
+     * tiny absolute term for the far negative tail (true values < 1e-20).
+     * The reference is the sigmoid form too: in the tanh form 1 + tanh(u)
+     * cancels even in double. */
+    double maxg = 0, maxgg = 0;
+    for (int i = -200000; i <= 200000; i++) {
+        double x = i * 1e-4;
+        float xf = (float)x;
+        x = xf;
+        double kk = sqrt(2.0 / M_PI), u = kk * (x + 0.044715 * x * x * x), sg = 1.0 / (1.0 + exp(-2.0 * u));
+        double g = x * sg; /* 0.5 x (1 + tanh u) */
+        double gg = sg + 2.0 * x * sg * (1.0 - sg) * kk * (1.0 + 3.0 * 0.044715 * x * x);
+        /* exp(-2u) of a float u carries |2u| times u's rounding; the
+         * derivative is measured against the size of its terms (it crosses
+         * zero near x = -0.75). */
+        double cond = fmax(1.0, fabs(2.0 * u));
+        maxg = fmax(maxg, fabs(tg_gelu(xf) - g) / ((fabs(g) + 1e-20) * cond));
+        maxgg = fmax(maxgg, fabs(tg_gelu_grad(xf) - gg) / ((fabs(gg) + sg + 1e-20) * cond));
+    }
+    printf("  fast exp max rel err %.2e, fast tanh max rel err %.2e, gelu %.2e, gelu' %.2e\n", maxe, maxt, maxg,
+           maxgg);
+    CHECK(maxg < 1e-6);
+    CHECK(maxgg < 1e-6);
     CHECK(maxe < 5e-7); /* a few float ulps */
     CHECK(maxt < 1e-6);
     CHECK(tg_expf(-100.0f) == 0.0f && tg_expf(-INFINITY) == 0.0f);

@@ -119,38 +119,19 @@ void tg_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
 
 /* ------------------------------------------------------------ GELU */
 
-#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
-
 void tg_gelu_forward(float *out, const float *inp, size_t N) {
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < N; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tg_tanhf(GELU_K * (x + 0.044715f * x * x * x)));
-    }
+    for (size_t i = 0; i < N; i++) out[i] = tg_gelu(inp[i]);
 }
 
 void tg_gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < N; i++) {
-        float x = inp[i];
-        float u = GELU_K * (x + 0.044715f * x * x * x);
-        float th = tg_tanhf(u);
-        float sech2 = 1.0f - th * th;
-        float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += g * dout[i];
-    }
+    for (size_t i = 0; i < N; i++) dinp[i] += tg_gelu_grad(inp[i]) * dout[i];
 }
 
 void tg_gelu_backward_inplace(float *d, const float *inp, size_t N) {
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < N; i++) {
-        float x = inp[i];
-        float u = GELU_K * (x + 0.044715f * x * x * x);
-        float th = tg_tanhf(u);
-        float sech2 = 1.0f - th * th;
-        float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-        d[i] *= g;
-    }
+    for (size_t i = 0; i < N; i++) d[i] *= tg_gelu_grad(inp[i]);
 }
 
 /* ------------------------------------------------------------ residual */
