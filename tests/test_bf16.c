@@ -174,6 +174,44 @@ int main(void) {
         tg_check_close("nested", C, C1, (size_t)TH * M * N, 1e-5, 1e-4);
         free(A), free(B), free(C), free(C1);
     }
+    /* Column sums taken while B is packed: the bits of a plain k loop added
+     * to what colsum held, the GEMM unchanged; one K block and several, N
+     * past one 3072-column block, edge panels, B transposed or not, and per
+     * thread from inside a parallel region. */
+    {
+        static const int cases[][3] = {{24, 60, 1030}, {9, 3100, 40}, {64, 96, 384}, {17, 50, 33}};
+        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+            for (int tB = 0; tB < 2; tB++) {
+                int M = cases[ci][0], N = cases[ci][1], K = cases[ci][2], ldb = tB ? K : N;
+                float *A = rand_matrix(&r, (size_t)K * M), *B = rand_matrix(&r, (size_t)K * N);
+                float *C1 = calloc((size_t)M * N, sizeof *C1), *C2 = calloc((size_t)M * N, sizeof *C2);
+                float *s1 = rand_matrix(&r, (size_t)N), *s2 = malloc((size_t)N * sizeof *s2);
+                memcpy(s2, s1, (size_t)N * sizeof *s2);
+                tg_gemm_bf16(true, tB, M, N, K, 1.0f, A, M, B, ldb, 1.0f, C1, N);
+                float *sums = malloc((size_t)N * sizeof *sums);
+                for (int j = 0; j < N; j++) {
+                    float acc = 0.0f;
+                    for (int k = 0; k < K; k++) acc += tB ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                    sums[j] = acc;
+                    s1[j] += acc;
+                }
+                tg_gemm_bf16_colsum(true, tB, M, N, K, 1.0f, A, M, B, ldb, 1.0f, C2, N, s2);
+                CHECK(memcmp(C1, C2, (size_t)M * N * sizeof *C1) == 0);
+                CHECK(memcmp(s1, s2, (size_t)N * sizeof *s1) == 0);
+                /* four threads at once, each its own GEMM and sums */
+                enum { TH = 4 };
+                float *s3 = calloc((size_t)TH * N, sizeof *s3), *C3 = calloc((size_t)TH * M * N, sizeof *C3);
+#pragma omp parallel for num_threads(TH)
+                for (int t = 0; t < TH; t++)
+                    tg_gemm_bf16_colsum(true, tB, M, N, K, 1.0f, A, M, B, ldb, 1.0f, C3 + (size_t)t * M * N, N,
+                                        s3 + (size_t)t * N);
+                for (int t = 0; t < TH; t++) {
+                    CHECK(memcmp(C3 + (size_t)t * M * N, C1, (size_t)M * N * sizeof *C1) == 0);
+                    CHECK(memcmp(s3 + (size_t)t * N, sums, (size_t)N * sizeof *sums) == 0);
+                }
+                free(A), free(B), free(C1), free(C2), free(C3), free(s1), free(s2), free(s3), free(sums);
+            }
+    }
     /* bf16 is really in use: a product of values that bf16 cannot hold
      * differs from the fp32 product (only on the native kernel, which the
      * build enables with -march=native on AVX512_BF16 machines). */

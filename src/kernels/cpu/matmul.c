@@ -86,7 +86,11 @@ static void matmul_backward(float *dinp, float dinp_beta, float *dweight, float 
                             const float *inp, const float *weight, size_t N, int C, int OC, bool bf16) {
     if (dinp) /* (N, C) (+)= (N, OC) @ (C, OC)^T */
         tg_gemm(bf16, false, true, (int)N, C, OC, 1.0f, dout, OC, weight, OC, dinp_beta, dinp, C);
-    /* (C, OC) += (N, C)^T @ (N, OC) */
+    /* (C, OC) += (N, C)^T @ (N, OC); in bf16 dbias comes from the packing of dout */
+    if (bf16 && dbias) {
+        tg_gemm_bf16_colsum(true, false, C, OC, (int)N, 1.0f, inp, C, dout, OC, 1.0f, dweight, OC, dbias);
+        return;
+    }
     tg_gemm(bf16, true, false, C, OC, (int)N, 1.0f, inp, C, dout, OC, 1.0f, dweight, OC);
     if (dbias) bias_backward(dbias, dout, N, OC);
 }

@@ -195,14 +195,47 @@ static void pack_panel(uint32_t *dst, const float *src, int ld, bool kcontig, in
     pack_scalar(dst, src, ld, kcontig, nr, kc, R_panel);
 }
 
+/* Column sums of op(B) for tg_gemm_bf16_colsum: the running fp32 sums of
+ * the K blocks packed so far, per thread (as g_Bp) and column of a block. */
+typedef struct {
+    float *acc;   /* NC sums, for the columns of the current jc block */
+    float *out;   /* the caller's colsum, offset to the jc block */
+    bool first;   /* the K block is the first: the sums start at 0 */
+    bool last;    /* the last: out += sums */
+} colsum_blk;
+
+/* Adds the panel's source rows to its column sums, in K order (so the sums
+ * are those of a plain loop over k), while the block is still in cache. */
+static void colsum_panel(const colsum_blk *cs, int p, const float *src, int ld, bool kcontig, int nr, int kc) {
+    float acc[NR];
+    float *run = cs->acc + (size_t)p * NR;
+    for (int j = 0; j < NR; j++) acc[j] = cs->first ? 0.0f : run[j];
+    for (int k = 0; k < kc; k++) {
+        if (kcontig)
+            for (int j = 0; j < nr; j++) acc[j] += src[(size_t)j * ld + k];
+        else {
+            const float *row = src + (size_t)k * ld;
+#pragma omp simd
+            for (int j = 0; j < nr; j++) acc[j] += row[j];
+        }
+    }
+    if (cs->last)
+        for (int j = 0; j < nr; j++) cs->out[p * NR + j] += acc[j];
+    else
+        memcpy(run, acc, sizeof acc);
+}
+
 /* Packs op(B)'s rows [k0, k0+kc) x cols [j0, j0+nc) into NR-column panels,
- * panels [p0, p1) only (threads split the panels). */
-static void pack_B(uint32_t *Bp, bool transB, const float *B, int ldb, int k0, int kc, int j0, int nc, int p0, int p1) {
+ * panels [p0, p1) only (threads split the panels); cs: also their column
+ * sums (NULL: none). */
+static void pack_B(uint32_t *Bp, bool transB, const float *B, int ldb, int k0, int kc, int j0, int nc, int p0, int p1,
+                   const colsum_blk *cs) {
     int kp_n = (kc + 1) / 2;
     for (int p = p0; p < p1; p++) {
         int j = j0 + p * NR, nr = nc - p * NR < NR ? nc - p * NR : NR;
         const float *s = transB ? B + (size_t)j * ldb + k0 : B + (size_t)k0 * ldb + j;
         pack_panel(Bp + (size_t)p * kp_n * NR, s, ldb, transB, nr, kc, NR);
+        if (cs) colsum_panel(cs, p, s, ldb, transB, nr, kc);
     }
 }
 
@@ -341,8 +374,15 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
         for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
 }
 
+static float g_colsum[TG_GEMM_BF16_MAX_THREADS][NC] __attribute__((aligned(64)));
+
 void tg_gemm_bf16(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc) {
+    tg_gemm_bf16_colsum(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
+void tg_gemm_bf16_colsum(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc, float *colsum) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         scale_c(M, N, beta, C, ldc);
@@ -377,7 +417,10 @@ void tg_gemm_bf16(bool transA, bool transB, int M, int N, int K, float alpha, co
                 int kp_n = (kc + 1) / 2;
                 /* Everyone is done reading the previous B block. */
 #pragma omp barrier
-                pack_B(Bp, transB, B, ldb, pc, kc, jc, nc, n_panels * tid / nt, n_panels * (tid + 1) / nt);
+                colsum_blk cs = {g_colsum[outer >= 0 ? outer : 0], colsum ? colsum + jc : NULL, pc == 0,
+                                 pc + kc >= K};
+                pack_B(Bp, transB, B, ldb, pc, kc, jc, nc, n_panels * tid / nt, n_panels * (tid + 1) / nt,
+                       colsum ? &cs : NULL);
 #pragma omp barrier
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = m1 - ic < MC ? m1 - ic : MC;

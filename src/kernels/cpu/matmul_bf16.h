@@ -38,6 +38,13 @@
 void tg_gemm_bf16(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc);
 
+/* tg_gemm_bf16, and colsum[j] += sum_k op(B)[k][j] (in fp32, of B before
+ * rounding, summed in k order from 0 and then added: the bits of a plain
+ * loop). The sums come from B's blocks while they are packed, in cache: the
+ * bias gradient of dW += x^T dy without a second pass over dy. */
+void tg_gemm_bf16_colsum(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc, float *colsum);
+
 /* Whether the fast AVX512_BF16 kernel was compiled in (else the fallback). */
 bool tg_gemm_bf16_native(void);
 
