@@ -359,11 +359,12 @@ static void micro_kernel(int kp_n, const uint32_t *Ap, const uint32_t *Bp, float
 /* ------------------------------------------------------------- driver */
 
 /* Static packing buffers: no allocation on any call (see the header). A top
- * level call shares g_Bp[0] among its threads; a call made from inside a
- * parallel region (one thread each) uses the B buffer of its thread number,
- * so OpenMP threads may call concurrently. Untouched slots cost no memory
- * (zero pages), so 64 slots of 1.5 MB are only address space. */
-static uint32_t g_Bp[TG_GEMM_BF16_MAX_THREADS][(KC / 2) * NC] __attribute__((aligned(64)));
+ * level call shares g_Bp[0] and g_Bp[1] among its threads, one B block in
+ * each by turns; a call made from inside a parallel region (one thread
+ * each) uses the B buffer after its thread number, so OpenMP threads may
+ * call concurrently. Untouched slots cost no memory (zero pages), so 65
+ * slots of 2.3 MB are only address space. */
+static uint32_t g_Bp[TG_GEMM_BF16_MAX_THREADS + 1][(KC / 2) * NC] __attribute__((aligned(64)));
 static uint32_t g_Ap[TG_GEMM_BF16_MAX_THREADS][(KC / 2) * MC] __attribute__((aligned(64)));
 
 bool tg_gemm_bf16_native(void) { return TG_BF16_NATIVE; }
@@ -408,15 +409,20 @@ void tg_gemm_bf16_colsum(bool transA, bool transB, int M, int N, int K, float al
         int pa = (int)((int64_t)m_panels * tid / nt), pb = (int)((int64_t)m_panels * (tid + 1) / nt);
         int m0 = pa * MR, m1 = pb * MR < M ? pb * MR : M;
         uint32_t *Ap = g_Ap[outer >= 0 ? outer : tid];
-        uint32_t *Bp = g_Bp[outer >= 0 ? outer : 0];
+        int blk = 0;
         for (int jc = 0; jc < N; jc += NC) {
             int nc = N - jc < NC ? N - jc : NC;
             int n_panels = (nc + NR - 1) / NR;
             for (int pc = 0; pc < K; pc += kc_step) {
                 int kc = K - pc < kc_step ? K - pc : kc_step;
                 int kp_n = (kc + 1) / 2;
-                /* Everyone is done reading the previous B block. */
-#pragma omp barrier
+                /* Two B buffers by turns, so one barrier a block: a thread
+                 * packs block i+1 after passing barrier i, which every
+                 * thread reached only after its products on block i-1, the
+                 * last readers of that buffer. (Barriers cost more than the
+                 * small products between them: a dW GEMM has 6 K blocks.) */
+                uint32_t *Bp = g_Bp[outer >= 0 ? outer + 1 : blk & 1];
+                blk++;
                 colsum_blk cs = {g_colsum[outer >= 0 ? outer : 0], colsum ? colsum + jc : NULL, pc == 0,
                                  pc + kc >= K};
                 pack_B(Bp, transB, B, ldb, pc, kc, jc, nc, n_panels * tid / nt, n_panels * (tid + 1) / nt,
