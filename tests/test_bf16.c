@@ -152,6 +152,8 @@ int main(void) {
     /* N past one 3072-column block and K past several 256 blocks. */
     run_case(&r, false, true, 20, 3100, 40, 1.0f, 1.0f, 0);
     run_case(&r, true, false, 24, 60, 1030, 1.0f, 1.0f, 3);
+    /* A^T runs K in blocks of up to 768 over 1536-column blocks: past both. */
+    run_case(&r, true, false, 20, 1600, 1700, 1.0f, 0.5f, 1);
     /* K = 0: C = beta*C. */
     {
         float c[4] = {1, 2, 3, 4}, a = 0, b = 0;
