@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -212,6 +213,42 @@ int main(void) {
     tg_loader_close(&s1);
     tg_loader_close(&s2);
     tg_loader_close(&s3);
+
+    /* Document attention: every <|endoftext|> after a row's first token
+     * starts a new segment; each row starts at 0; batches carry them. */
+    {
+        enum { E = 5 };
+        int32_t in[2 * 6] = {E, 1, 2, E, 3, E, /* row 2: */ 7, E, E, 8, 9, 4};
+        int32_t want[2 * 6] = {0, 0, 0, 1, 1, 2, 0, 1, 2, 2, 2, 2}, seg[2 * 6];
+        tg_doc_segments(seg, in, 2, 6, E);
+        CHECK(memcmp(seg, want, sizeof want) == 0);
+        /* A stream of 5-token documents (the eot 49999 at every multiple
+         * of 5): in a row starting at stream offset o, token t's segment is
+         * the count of multiples of 5 in (o, o + t]. */
+        char docs[300], shard[340];
+        snprintf(docs, sizeof docs, "%s/docs", dir);
+        CHECK(mkdir(docs, 0755) == 0);
+        snprintf(shard, sizeof shard, "%s/train-000000.tok", docs);
+        int32_t ids[203];
+        for (int i = 0; i < 203; i++) ids[i] = i % 5 == 0 ? 49999 : i;
+        write_shard(shard, ids, 203);
+        CHECK(tg_loader_open(&l, docs, "train", 2, 8, 2, 0, 1) == TG_OK);
+        CHECK(tg_loader_doc_attention(&l) == TG_OK);
+        int ok = 1;
+        for (int64_t k = 0; k < 12; k++) {
+            tg_batch b;
+            CHECK(tg_loader_next(&l, k, &b) == TG_OK);
+            CHECK(b.segments != NULL);
+            for (int r = 0; r < 2; r++)
+                for (int t = 0; t < 8; t++) {
+                    int64_t o = k * 16 + r * 8, n = 0;
+                    for (int64_t q = o + 1; q <= o + t; q++) n += q % 5 == 0;
+                    ok &= b.segments[r * 8 + t] == n;
+                }
+        }
+        CHECK(ok);
+        tg_loader_close(&l);
+    }
 
     /* Without a prefix a directory's every *.tok is read (val included). */
     CHECK(tg_loader_open(&l, dir, NULL, 2, 8, 1, 0, 1) == TG_OK);

@@ -24,7 +24,7 @@
 
 typedef struct {
     tg_cli_train_common c; /* options shared with finetune */
-    const char *preset, *data, *val_data, *init, *out, *shuffle;
+    const char *preset, *data, *val_data, *init, *out, *shuffle, *doc_attention;
     int layers, heads, dim, ctx, eval_batches, threads, resume;
 } train_flags;
 
@@ -58,6 +58,7 @@ static int restore_flags(const char *ckpt, train_flags *f, int argc, char **argv
     INT_FROM("ctx", "ctx", f->ctx);
     INT_FROM("eval-batches", "eval_batches", f->eval_batches);
     STR_FROM("shuffle", "shuffle", f->shuffle);
+    STR_FROM("doc-attention", "doc_attention", f->doc_attention);
     STR_FROM("data", "data", f->data);
     STR_FROM("val-data", "val_data", f->val_data);
 #undef INT_FROM
@@ -78,6 +79,8 @@ static int check_flags(const train_flags *f) {
     if (f->threads < 0) return tg_error_set(TG_ERR_INPUT, "--threads must be >= 0");
     if (strcmp(f->shuffle, "on") != 0 && strcmp(f->shuffle, "off") != 0)
         return tg_error_set(TG_ERR_INPUT, "--shuffle must be on or off (got '%s')", f->shuffle);
+    if (strcmp(f->doc_attention, "on") != 0 && strcmp(f->doc_attention, "off") != 0)
+        return tg_error_set(TG_ERR_INPUT, "--doc-attention must be on or off (got '%s')", f->doc_attention);
     if (!f->data) return tg_error_set(TG_ERR_INPUT, "--data DIR|FILE is required (token shards from `truthgpt tokenize`)");
     return TG_OK;
 }
@@ -104,7 +107,7 @@ int tg_cmd_train(int argc, char **argv) {
     /* First, before any thread exists: every thread then blocks the signals. */
     if (tg_trainer_install_signals() != TG_OK) return tg_cli_fail(TG_ERR_RUNTIME);
     train_flags f = {
-        .preset = "tiny", .shuffle = "on", .c.dtype = "fp32", .c.batch = 8, .c.accum = 1, .c.warmup = 100, .c.eval_every = 100,
+        .preset = "tiny", .shuffle = "on", .doc_attention = "off", .c.dtype = "fp32", .c.batch = 8, .c.accum = 1, .c.warmup = 100, .c.eval_every = 100,
         .eval_batches = 20, .c.save_every = 1000, .c.steps = 1000, .c.seed = 1337, .c.lr = 6e-4f, .c.min_lr_frac = 0.1f,
         .c.weight_decay = 0.1f, .c.grad_clip = 1.0f,
     };
@@ -127,6 +130,8 @@ int tg_cmd_train(int argc, char **argv) {
         {"warmup", TG_OPT_INT, &f.c.warmup, "N", "linear warm-up steps"},
         {"seed", TG_OPT_I64, &f.c.seed, "N", "seed of the initial weights and the shuffle"},
         {"shuffle", TG_OPT_STR, &f.shuffle, "on|off", "seeded permutation of the windows, or sequential"},
+        {"doc-attention", TG_OPT_STR, &f.doc_attention, "on|off",
+         "attention stays inside each document, positions restart at its <|endoftext|> (default off)"},
         {"init", TG_OPT_STR, &f.init, "DIR", "start from a checkpoint's weights (fresh optimizer, step 0)"},
         {"out", TG_OPT_STR, &f.out, "RUN", "run directory: checkpoint-STEP/, metrics.jsonl, loss.svg, manifest.json"},
         TG_CLI_RUN_OPTS(f.c),
@@ -220,6 +225,10 @@ int tg_cmd_train(int argc, char **argv) {
             have_val = rc == TG_OK;
         }
     }
+    if (rc == TG_OK && strcmp(f.doc_attention, "on") == 0) {
+        rc = tg_loader_doc_attention(&train);
+        if (rc == TG_OK && have_val) rc = tg_loader_doc_attention(&val);
+    }
     if (rc == TG_OK && !resuming && !f.init) {
         cfg.vocab_size = train.ts.vocab_size;
         cfg.eos_id = train.ts.eot_id;
@@ -256,6 +265,7 @@ int tg_cmd_train(int argc, char **argv) {
         json_object_set_new(h, "data", json_string(f.data));
         if (have_val) json_object_set_new(h, "val_data", json_string(f.val_data ? f.val_data : f.data));
         json_object_set_new(h, "shuffle", json_string(f.shuffle));
+        json_object_set_new(h, "doc_attention", json_string(f.doc_attention));
         json_object_set_new(h, "preset", json_string(f.preset));
         if (f.init) json_object_set_new(h, "init", json_string(f.init));
         hparams = json_dumps(h, JSON_COMPACT);

@@ -71,7 +71,25 @@ void tg_loader_close(tg_loader *l) {
     tg_free(l->tokens);
     tg_free(l->inputs);
     tg_free(l->targets);
+    tg_free(l->segments);
     memset(l, 0, sizeof *l);
+}
+
+int tg_loader_doc_attention(tg_loader *l) {
+    if (l->segments) return TG_OK;
+    l->segments = tg_alloc((size_t)l->slots * (size_t)l->B * (size_t)l->T * sizeof(int32_t), "loader segments");
+    return l->segments ? TG_OK : TG_ERR_RUNTIME;
+}
+
+void tg_doc_segments(int32_t *seg, const int32_t *inputs, int B, int T, int eot) {
+    for (int b = 0; b < B; b++) {
+        const int32_t *in = inputs + (size_t)b * T;
+        int32_t *s = seg + (size_t)b * T, id = 0;
+        for (int t = 0; t < T; t++) {
+            if (t > 0 && in[t] == eot) id++;
+            s[t] = id;
+        }
+    }
 }
 
 int64_t tg_loader_window_start(const tg_loader *l, int64_t k) {
@@ -100,6 +118,11 @@ int tg_loader_next(void *ctx, int64_t k, tg_batch *out) {
     memset(out, 0, sizeof *out);
     out->inputs = in;
     out->targets = tg;
+    if (l->segments) {
+        int32_t *seg = l->segments + (size_t)slot * (size_t)bt;
+        tg_doc_segments(seg, in, l->B, l->T, l->ts.eot_id);
+        out->segments = seg;
+    }
     out->B = l->B;
     out->T = l->T;
     return TG_OK;

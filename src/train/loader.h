@@ -27,6 +27,7 @@ typedef struct {
     int32_t *tokens;      /* (slots, B*T + 1) */
     int32_t *inputs;      /* (slots, B, T) */
     int32_t *targets;     /* (slots, B, T) */
+    int32_t *segments;    /* (slots, B, T) with --doc-attention, else NULL */
 } tg_loader;
 
 /* Opens path (a directory's prefix-*.tok, or all *.tok, or one file) for
@@ -35,6 +36,15 @@ typedef struct {
 int tg_loader_open(tg_loader *l, const char *path, const char *prefix, int B, int T, int slots, int shuffle,
                    uint64_t seed);
 void tg_loader_close(tg_loader *l);
+/* Document attention (train --doc-attention on): each batch then carries
+ * segments where every <|endoftext|> starts a new run, so attention stays
+ * inside a document and positions restart at 0 on its <|endoftext|>, as
+ * when sampling from <|endoftext|>. Off by default (DESIGN §5: windows of
+ * the plain stream). */
+int tg_loader_doc_attention(tg_loader *l);
+/* The segment ids of B rows of T inputs: 0 from each row's start, +1 at
+ * every eot after position 0. Exposed for the tests. */
+void tg_doc_segments(int32_t *seg, const int32_t *inputs, int B, int T, int eot);
 /* Stream offset where micro-batch k starts. */
 int64_t tg_loader_window_start(const tg_loader *l, int64_t k);
 /* Fills out with micro-batch k (a tg_next_batch_fn: ctx is the loader). */
