@@ -106,6 +106,10 @@ echo "step 2 loss: --doc-attention on $D1, off $D0"
 [ "$D1" != "$D0" ] || fail "--doc-attention on changed nothing ($D1)"
 grep -q '"doc_attention": "on"' run_doc_on/manifest.json || fail "manifest lacks doc_attention on"
 grep -q '"doc_attention":"on"\|"doc_attention": "on"' run_doc_on/checkpoint-2/trainer_state.json || fail "trainer_state lacks doc_attention"
+# eval takes the same setting: a different loss from the same weights.
+E1=$("$TG" eval --model run_doc_on --data docdata --batches 2 --batch 4 --doc-attention on --json --threads 1) || fail "eval --doc-attention on"
+E0=$("$TG" eval --model run_doc_on --data docdata --batches 2 --batch 4 --json --threads 1) || fail "eval"
+[ "$E1" != "$E0" ] || fail "eval --doc-attention on changed nothing ($E1)"
 "$TG" train --preset tiny --data docdata --doc-attention maybe --out run_bad > bad.log 2>&1
 [ $? -eq 2 ] && grep -q -- "--doc-attention" bad.log || { cat bad.log; fail "--doc-attention maybe should exit 2 naming the flag"; }
 

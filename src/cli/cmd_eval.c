@@ -13,7 +13,7 @@
 #include "train/loader.h"
 
 int tg_cmd_eval(int argc, char **argv) {
-    const char *model = NULL, *data = NULL;
+    const char *model = NULL, *data = NULL, *doc_attention = "off";
     int batches = 20, batch = 8, ctx = 0, json = 0, threads = 0;
     tg_opt opts[] = {
         {"model", TG_OPT_STR, &model, "PATH", "checkpoint directory, or run directory (its newest checkpoint)"},
@@ -21,6 +21,8 @@ int tg_cmd_eval(int argc, char **argv) {
         {"batches", TG_OPT_INT, &batches, "N", "micro-batches to average over (capped at what the data hold)"},
         {"batch", TG_OPT_INT, &batch, "B", "sequences per micro-batch"},
         {"ctx", TG_OPT_INT, &ctx, "T", "sequence length (0: the model's context)"},
+        {"doc-attention", TG_OPT_STR, &doc_attention, "on|off",
+         "attention inside each document, as `train --doc-attention on` (default off)"},
         {"json", TG_OPT_FLAG, &json, NULL, "print {\"loss\", \"ppl\", \"tokens\"} as JSON"},
         {"threads", TG_OPT_INT, &threads, "N", "threads (0: all cores)"},
         {0},
@@ -39,6 +41,8 @@ int tg_cmd_eval(int argc, char **argv) {
     if (batches <= 0) return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--batches must be positive (got %d)", batches));
     if (batch <= 0) return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", batch));
     if (ctx < 0) return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--ctx must be positive (got %d)", ctx));
+    if (strcmp(doc_attention, "on") != 0 && strcmp(doc_attention, "off") != 0)
+        return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--doc-attention must be on or off (got '%s')", doc_attention));
     if (threads > 0) tg_set_threads(threads);
 
     tg_model *m = NULL;
@@ -50,6 +54,7 @@ int tg_cmd_eval(int argc, char **argv) {
     if (rc == TG_OK && T > cfg->n_ctx)
         rc = tg_error_set(TG_ERR_INPUT, "--ctx %d is longer than the model's context of %d", T, cfg->n_ctx);
     if (rc == TG_OK) rc = tg_loader_open(&l, data, tg_shards_with_prefix(data, "val") ? "val" : NULL, batch, T, 1, 0, 0);
+    if (rc == TG_OK && strcmp(doc_attention, "on") == 0) rc = tg_loader_doc_attention(&l);
     if (rc == TG_OK && l.ts.vocab_size > cfg->vocab_size)
         rc = tg_error_set(TG_ERR_INPUT, "--data %s: vocabulary of %d is larger than the model's %d", data, l.ts.vocab_size,
                           cfg->vocab_size);
