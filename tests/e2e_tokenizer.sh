@@ -68,6 +68,12 @@ printf 'Hello world, it'"'"'s 2024!' > "$W/plain.txt"
 [ "$(cat "$W/plain.ids")" = "15496 995 11 340 338 48609 0" ] || fail "plain encode: $(cat "$W/plain.ids")"
 "$TG" tokenizer decode --tokenizer $GPT2 < "$W/plain.ids" > "$W/plain.back"
 cmp -s "$W/plain.txt" "$W/plain.back" || fail "plain decode"
+# bench: 2 threads over slices cut at newlines, 3 runs, the token count of
+# encoding the whole text at once (the sentence repeated on 400 lines).
+for i in $(seq 400); do cat "$W/plain.txt"; echo; done > "$W/bench.txt"
+B=$("$TG" tokenizer bench --tokenizer $GPT2 "$W/bench.txt" --threads 2 --repeat 3 --json) || fail "tokenizer bench"
+N=$("$TG" tokenizer encode --tokenizer $GPT2 < "$W/bench.txt" | wc -w)
+echo "$B" | grep -q "\"tokens\": $N," && echo "$B" | grep -q '"runs": 3' || fail "tokenizer bench: $B (expected $N tokens, 3 runs)"
 
 echo "== tokenize CORPUS -> shards (GPT-2 and the trained tokenizer)"
 "$TG" tokenize "$W/corpus" --tokenizer $GPT2 --out "$W/shards" --threads 2 --shard-tokens 20000 > "$W/tokenize.out"
@@ -154,4 +160,5 @@ printf '1 2 999999\n' > "$W/badids.txt"
 STDIN="$W/badids.txt" expect_rc 2 "$TG" tokenizer decode --tokenizer $GPT2
 expect_rc 2 "$TG" tokenize "$W/corpus" --out "$W/s2"
 expect_rc 2 "$TG" tokenizer frobnicate
+expect_rc 2 "$TG" tokenizer bench --tokenizer $GPT2 "$W/bench.txt" --repeat 0
 echo "e2e_tokenizer: all passed"
