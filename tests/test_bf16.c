@@ -176,6 +176,29 @@ int main(void) {
         tg_check_close("nested", C, C1, (size_t)TH * M * N, 1e-5, 1e-4);
         free(A), free(B), free(C), free(C1);
     }
+    /* The bias added as the first K block is stored: the bits of C filled
+     * with the bias and beta = 1; one K block and several, N past one
+     * 3072-column block (the bias offset per block), edge tiles, padded C
+     * whose padding stays untouched, K = 0. */
+    {
+        static const int cases[][4] = {{37, 100, 40, 0}, {70, 130, 1000, 3}, {9, 3100, 33, 1}, {8, 48, 0, 2}};
+        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+            for (int t = 0; t < 4; t++) {
+                bool tA = t & 1, tB = t >> 1;
+                int M = cases[ci][0], N = cases[ci][1], K = cases[ci][2], ldc = N + cases[ci][3];
+                int lda = tA ? M : K, ldb = tB ? K : N;
+                float *A = rand_matrix(&r, (size_t)M * K + 1), *B = rand_matrix(&r, (size_t)K * N + 1);
+                float *bias = rand_matrix(&r, (size_t)N), *C0 = rand_matrix(&r, (size_t)M * ldc);
+                float *C1 = malloc((size_t)M * ldc * sizeof *C1), *C2 = malloc((size_t)M * ldc * sizeof *C2);
+                memcpy(C1, C0, (size_t)M * ldc * sizeof *C1);
+                memcpy(C2, C0, (size_t)M * ldc * sizeof *C2);
+                for (int i = 0; i < M; i++) memcpy(C1 + (size_t)i * ldc, bias, (size_t)N * sizeof *C1);
+                tg_gemm_bf16(tA, tB, M, N, K, 0.5f, A, lda, B, ldb, 1.0f, C1, ldc);
+                tg_gemm_bf16_bias(tA, tB, M, N, K, 0.5f, A, lda, B, ldb, bias, C2, ldc);
+                CHECK(memcmp(C1, C2, (size_t)M * ldc * sizeof *C1) == 0);
+                free(A), free(B), free(bias), free(C0), free(C1), free(C2);
+            }
+    }
     /* Column sums taken while B is packed: the bits of a plain k loop added
      * to what colsum held, the GEMM unchanged; one K block and several, N
      * past one 3072-column block, edge panels, B transposed or not, and per

@@ -61,6 +61,10 @@ static void bias_backward(float *dbias, const float *dout, size_t N, int OC) {
 
 void tg_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int C, int OC,
                        bool bf16) {
+    if (bf16 && bias) { /* the bias goes in as the GEMM stores its first K block */
+        tg_gemm_bf16_bias(false, false, (int)N, OC, C, 1.0f, inp, C, weight, OC, bias, out, OC);
+        return;
+    }
     float beta = 0.0f;
     if (bias) {
         /* out = bias broadcast, then out += inp @ weight (beta 1): no extra pass later. */

@@ -280,10 +280,11 @@ static void pack_A(uint32_t *Ap, bool transA, const float *A, int lda, int i0, i
 /*
  * C[0:mr, 0:nr] (= or +=) alpha * Ap(MR x kc) * Bp(kc x NR).
  * first: this is the first K block, so C = beta*C + alpha*acc (C not read
- * when beta == 0, as BLAS does); otherwise C += alpha*acc.
+ * when beta == 0, as BLAS does), or with bias (the tile's nr columns of it)
+ * C = alpha*acc + bias; otherwise C += alpha*acc.
  */
 static void micro_kernel(int kp_n, const uint32_t *Ap, const uint32_t *Bp, float *C, int ldc, int mr, int nr,
-                         float alpha, float beta, bool first) {
+                         float alpha, float beta, bool first, const float *bias) {
 #if TG_BF16_NATIVE
     __m512 c[MR][3];
     /* The C tile is read and written at the end: fetch it now, for
@@ -319,6 +320,8 @@ static void micro_kernel(int kp_n, const uint32_t *Ap, const uint32_t *Bp, float
         m[v] = left >= 16 ? (__mmask16)0xffff : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __m512 vbias[3];
+    for (int v = 0; v < 3; v++) vbias[v] = bias ? _mm512_maskz_loadu_ps(m[v], bias + 16 * v) : _mm512_setzero_ps();
     for (int i = 0; i < mr; i++) {
         float *row = C + (size_t)i * ldc;
         for (int v = 0; v < 3; v++) {
@@ -326,6 +329,8 @@ static void micro_kernel(int kp_n, const uint32_t *Ap, const uint32_t *Bp, float
             __m512 r = _mm512_mul_ps(va, c[i][v]);
             if (!first)
                 r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m[v], row + 16 * v));
+            else if (bias)
+                r = _mm512_add_ps(r, vbias[v]);
             else if (beta != 0.0f)
                 r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m[v], row + 16 * v), r);
             _mm512_mask_storeu_ps(row + 16 * v, m[v], r);
@@ -358,7 +363,7 @@ static void micro_kernel(int kp_n, const uint32_t *Ap, const uint32_t *Bp, float
         for (int j = 0; j < nr; j++) {
             float *cij = &C[(size_t)i * ldc + j];
             float r = alpha * acc[i][j];
-            *cij = !first ? *cij + r : beta != 0.0f ? beta * *cij + r : r;
+            *cij = !first ? *cij + r : bias ? r + bias[j] : beta != 0.0f ? beta * *cij + r : r;
         }
 #endif
 }
@@ -385,16 +390,32 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
 
 static float g_colsum[TG_GEMM_BF16_MAX_THREADS][NC] __attribute__((aligned(64)));
 
+static void gemm_bf16(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc, const float *bias, float *colsum);
+
 void tg_gemm_bf16(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc) {
-    tg_gemm_bf16_colsum(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+    gemm_bf16(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, NULL);
 }
 
 void tg_gemm_bf16_colsum(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                          const float *B, int ldb, float beta, float *C, int ldc, float *colsum) {
+    gemm_bf16(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, colsum);
+}
+
+void tg_gemm_bf16_bias(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, const float *bias, float *C, int ldc) {
+    gemm_bf16(transA, transB, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc, bias, NULL);
+}
+
+/* bias (N) or NULL: the first K block starts from it instead of beta*C. */
+static void gemm_bf16(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc, const float *bias, float *colsum) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         scale_c(M, N, beta, C, ldc);
+        if (bias)
+            for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof *C);
         return;
     }
     int outer = omp_in_parallel() ? omp_get_thread_num() : -1;
@@ -446,7 +467,8 @@ void tg_gemm_bf16_colsum(bool transA, bool transB, int M, int N, int K, float al
                         for (int ir = 0; ir < mc; ir += MR) {
                             int mr = mc - ir < MR ? mc - ir : MR;
                             micro_kernel(kp_n, Ap + (size_t)(ir / MR) * kp_n * MR, bp,
-                                         C + (size_t)(ic + ir) * ldc + jc + jr, ldc, mr, nr, alpha, beta, pc == 0);
+                                         C + (size_t)(ic + ir) * ldc + jc + jr, ldc, mr, nr, alpha, beta, pc == 0,
+                                         bias ? bias + jc + jr : NULL);
                         }
                     }
                 }

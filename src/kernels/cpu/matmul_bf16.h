@@ -45,6 +45,13 @@ void tg_gemm_bf16(bool transA, bool transB, int M, int N, int K, float alpha, co
 void tg_gemm_bf16_colsum(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                          const float *B, int ldb, float beta, float *C, int ldc, float *colsum);
 
+/* C = alpha * op(A) * op(B) + bias (bias[j] added to every row of column j,
+ * as the first K block's products are stored): a linear layer's forward
+ * without first filling C with the bias. The bits of filling C with the bias
+ * and calling tg_gemm_bf16 with beta = 1. */
+void tg_gemm_bf16_bias(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, const float *bias, float *C, int ldc);
+
 /* Whether the fast AVX512_BF16 kernel was compiled in (else the fallback). */
 bool tg_gemm_bf16_native(void);
 
