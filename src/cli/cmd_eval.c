@@ -22,7 +22,7 @@ int tg_cmd_eval(int argc, char **argv) {
         {"batch", TG_OPT_INT, &batch, "B", "sequences per micro-batch"},
         {"ctx", TG_OPT_INT, &ctx, "T", "sequence length (0: the model's context)"},
         {"doc-attention", TG_OPT_STR, &doc_attention, "on|off",
-         "attention inside each document, as `train --doc-attention on` (default off)"},
+         "attention inside each document, as `train --doc-attention on`"},
         {"json", TG_OPT_FLAG, &json, NULL, "print {\"loss\", \"ppl\", \"tokens\"} as JSON"},
         {"threads", TG_OPT_INT, &threads, "N", "threads (0: all cores)"},
         {0},

@@ -131,7 +131,7 @@ int tg_cmd_train(int argc, char **argv) {
         {"seed", TG_OPT_I64, &f.c.seed, "N", "seed of the initial weights and the shuffle"},
         {"shuffle", TG_OPT_STR, &f.shuffle, "on|off", "seeded permutation of the windows, or sequential"},
         {"doc-attention", TG_OPT_STR, &f.doc_attention, "on|off",
-         "attention stays inside each document, positions restart at its <|endoftext|> (default off)"},
+         "attention stays inside each document, positions restart at its <|endoftext|>"},
         {"init", TG_OPT_STR, &f.init, "DIR", "start from a checkpoint's weights (fresh optimizer, step 0)"},
         {"out", TG_OPT_STR, &f.out, "RUN", "run directory: checkpoint-STEP/, metrics.jsonl, loss.svg, manifest.json"},
         TG_CLI_RUN_OPTS(f.c),
