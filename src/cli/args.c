@@ -128,6 +128,13 @@ int tg_args_given(int argc, char **argv, const char *name) {
     return 0;
 }
 
+int tg_cli_on_off(const char *flag, const char *value) {
+    if (strcmp(value, "on") == 0) return 1;
+    if (strcmp(value, "off") == 0) return 0;
+    tg_error_set(TG_ERR_INPUT, "--%s must be on or off (got '%s')", flag, value);
+    return -1;
+}
+
 int tg_cli_fail(int status) {
     const char *msg = tg_error_message();
     fprintf(stderr, "truthgpt: %s\n", msg && *msg ? msg : "failed");

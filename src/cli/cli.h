@@ -37,6 +37,8 @@ int tg_args_parse(const char *usage, const char *description, const tg_opt *opts
 int tg_cli_fail(int status);
 /* True if a user flag was given (by name) in argv, for overrides. */
 int tg_args_given(int argc, char **argv, const char *name);
+/* An on|off flag's value: 1 or 0; else -1 with an error naming --flag. */
+int tg_cli_on_off(const char *flag, const char *value);
 
 #define TG_COMMANDS(X)                                                                  \
     X(ingest, "ingest posts (text, JSONL, X, Mastodon) into a clean corpus")           \

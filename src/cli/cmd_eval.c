@@ -41,8 +41,8 @@ int tg_cmd_eval(int argc, char **argv) {
     if (batches <= 0) return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--batches must be positive (got %d)", batches));
     if (batch <= 0) return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", batch));
     if (ctx < 0) return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--ctx must be positive (got %d)", ctx));
-    if (strcmp(doc_attention, "on") != 0 && strcmp(doc_attention, "off") != 0)
-        return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--doc-attention must be on or off (got '%s')", doc_attention));
+    int doc = tg_cli_on_off("doc-attention", doc_attention);
+    if (doc < 0) return tg_cli_fail(TG_ERR_INPUT);
     if (threads > 0) tg_set_threads(threads);
 
     tg_model *m = NULL;
@@ -54,7 +54,7 @@ int tg_cmd_eval(int argc, char **argv) {
     if (rc == TG_OK && T > cfg->n_ctx)
         rc = tg_error_set(TG_ERR_INPUT, "--ctx %d is longer than the model's context of %d", T, cfg->n_ctx);
     if (rc == TG_OK) rc = tg_loader_open(&l, data, tg_shards_with_prefix(data, "val") ? "val" : NULL, batch, T, 1, 0, 0);
-    if (rc == TG_OK && strcmp(doc_attention, "on") == 0) rc = tg_loader_doc_attention(&l);
+    if (rc == TG_OK && doc) rc = tg_loader_doc_attention(&l);
     if (rc == TG_OK && l.ts.vocab_size > cfg->vocab_size)
         rc = tg_error_set(TG_ERR_INPUT, "--data %s: vocabulary of %d is larger than the model's %d", data, l.ts.vocab_size,
                           cfg->vocab_size);

@@ -318,8 +318,45 @@ static int encode_decode(int argc, char **argv, int decode) {
 
 /* ------------------------------------------------------------------ bench */
 
+/* One timed encoding of data[cut[i], cut[i+1]) on thread i, each slice in
+ * ~1 MB pieces as a caller streaming documents would: wall and summed
+ * thread CPU seconds, and the token count. */
 static int encode_slices(tg_tokenizer *tok, const char *data, const size_t *cut, int threads, double *wall,
-                         double *cpu_out, int64_t *tokens_out);
+                         double *cpu_out, int64_t *tokens_out) {
+    int64_t tokens = 0;
+    int err = TG_OK;
+    double t0 = tg_now(), cpu = 0;
+#pragma omp parallel for num_threads(threads) schedule(static, 1) reduction(+ : tokens, cpu)
+    for (int i = 0; i < threads; i++) {
+        struct timespec c0, c1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+        tg_encoder *e;
+        if (tg_encoder_new(&e, tok) != TG_OK) {
+            err = TG_ERR_RUNTIME;
+            continue;
+        }
+        const int32_t *ids;
+        size_t n;
+        size_t a = cut[i];
+        while (a < cut[i + 1]) {
+            size_t b = a + (1 << 20) < cut[i + 1] ? a + (1 << 20) : cut[i + 1];
+            while (b < cut[i + 1] && data[b] != '\n') b++;
+            if (tg_encoder_encode(e, data + a, b - a, 0, &ids, &n) != TG_OK) {
+                err = TG_ERR_INPUT;
+                break;
+            }
+            tokens += (int64_t)n;
+            a = b;
+        }
+        tg_encoder_free(e);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+        cpu += (double)(c1.tv_sec - c0.tv_sec) + 1e-9 * (double)(c1.tv_nsec - c0.tv_nsec);
+    }
+    *wall = tg_now() - t0;
+    *cpu_out = cpu;
+    *tokens_out = tokens;
+    return err;
+}
 
 static int bench(int argc, char **argv) {
     const char *tpath = NULL;
@@ -386,46 +423,6 @@ static int bench(int argc, char **argv) {
     return rc == TG_OK ? 0 : tg_cli_fail(rc);
 }
 
-/* One timed encoding of data[cut[i], cut[i+1]) on thread i, each slice in
- * ~1 MB pieces as a caller streaming documents would: wall and summed
- * thread CPU seconds, and the token count. */
-static int encode_slices(tg_tokenizer *tok, const char *data, const size_t *cut, int threads, double *wall,
-                         double *cpu_out, int64_t *tokens_out) {
-    int64_t tokens = 0;
-    int err = TG_OK;
-    double t0 = tg_now(), cpu = 0;
-#pragma omp parallel for num_threads(threads) schedule(static, 1) reduction(+ : tokens, cpu)
-    for (int i = 0; i < threads; i++) {
-        struct timespec c0, c1;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-        tg_encoder *e;
-        if (tg_encoder_new(&e, tok) != TG_OK) {
-            err = TG_ERR_RUNTIME;
-            continue;
-        }
-        const int32_t *ids;
-        size_t n;
-        /* in pieces of ~1 MB, as a caller streaming documents would */
-        size_t a = cut[i];
-        while (a < cut[i + 1]) {
-            size_t b = a + (1 << 20) < cut[i + 1] ? a + (1 << 20) : cut[i + 1];
-            while (b < cut[i + 1] && data[b] != '\n') b++;
-            if (tg_encoder_encode(e, data + a, b - a, 0, &ids, &n) != TG_OK) {
-                err = TG_ERR_INPUT;
-                break;
-            }
-            tokens += (int64_t)n;
-            a = b;
-        }
-        tg_encoder_free(e);
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-        cpu += (double)(c1.tv_sec - c0.tv_sec) + 1e-9 * (double)(c1.tv_nsec - c0.tv_nsec);
-    }
-    *wall = tg_now() - t0;
-    *cpu_out = cpu;
-    *tokens_out = tokens;
-    return err;
-}
 
 int tg_cmd_tokenizer(int argc, char **argv) {
     const char *usage =

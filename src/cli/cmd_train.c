@@ -77,10 +77,8 @@ static int check_flags(const train_flags *f) {
     if (f->c.eval_every < 0 || f->c.save_every < 0 || f->eval_batches < 0)
         return tg_error_set(TG_ERR_INPUT, "--eval-every, --eval-batches and --save-every must be >= 0");
     if (f->threads < 0) return tg_error_set(TG_ERR_INPUT, "--threads must be >= 0");
-    if (strcmp(f->shuffle, "on") != 0 && strcmp(f->shuffle, "off") != 0)
-        return tg_error_set(TG_ERR_INPUT, "--shuffle must be on or off (got '%s')", f->shuffle);
-    if (strcmp(f->doc_attention, "on") != 0 && strcmp(f->doc_attention, "off") != 0)
-        return tg_error_set(TG_ERR_INPUT, "--doc-attention must be on or off (got '%s')", f->doc_attention);
+    if (tg_cli_on_off("shuffle", f->shuffle) < 0 || tg_cli_on_off("doc-attention", f->doc_attention) < 0)
+        return TG_ERR_INPUT;
     if (!f->data) return tg_error_set(TG_ERR_INPUT, "--data DIR|FILE is required (token shards from `truthgpt tokenize`)");
     return TG_OK;
 }
@@ -212,7 +210,7 @@ int tg_cmd_train(int argc, char **argv) {
     if (rc == TG_OK && T == 0) T = cfg.n_ctx;
     if (rc == TG_OK && T > cfg.n_ctx)
         rc = tg_error_set(TG_ERR_INPUT, "--ctx %d is longer than the model's context of %d", T, cfg.n_ctx);
-    int shuffle = strcmp(f.shuffle, "on") == 0;
+    int shuffle = tg_cli_on_off("shuffle", f.shuffle) == 1;
     if (rc == TG_OK)
         rc = tg_loader_open(&train, f.data, tg_shards_with_prefix(f.data, "train") ? "train" : NULL, f.c.batch, T, f.c.accum,
                             shuffle, (uint64_t)f.c.seed);
@@ -225,7 +223,7 @@ int tg_cmd_train(int argc, char **argv) {
             have_val = rc == TG_OK;
         }
     }
-    if (rc == TG_OK && strcmp(f.doc_attention, "on") == 0) {
+    if (rc == TG_OK && tg_cli_on_off("doc-attention", f.doc_attention) == 1) {
         rc = tg_loader_doc_attention(&train);
         if (rc == TG_OK && have_val) rc = tg_loader_doc_attention(&val);
     }

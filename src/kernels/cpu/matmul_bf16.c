@@ -425,7 +425,8 @@ static void gemm_bf16(bool transA, bool transB, int M, int N, int K, float alpha
     /* Few rows: one thread avoids splitting a handful of micro-panels. */
     int m_panels = (M + MR - 1) / MR;
     /* K in blocks of equal size (a multiple of 32 for the vector packing),
-     * not KC and a small remainder: K = 2048 runs as 5 x 352 + 288. */
+     * not the most and a small remainder: with 384, K = 2048 runs as
+     * 5 x 352 + 288. */
     int kc_max = transA ? KC_T : KC, nc_max = transA ? NC_T : NC;
     int k_blocks = (K + kc_max - 1) / kc_max;
     int kc_step = ((K + k_blocks - 1) / k_blocks + 31) / 32 * 32;
