@@ -123,5 +123,26 @@ int main(void) {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0);
+    /* Big tables: zeroed, and growing keeps the contents and zeroes the
+     * rest, below the mmap threshold, across it and above it. */
+    {
+        size_t sizes[][2] = {{1000, 5000}, {1 << 20, 3 << 20}, {3 << 20, 9 << 20}};
+        for (int c = 0; c < 3; c++) {
+            size_t n = sizes[c][0], m = sizes[c][1];
+            unsigned char *p = tg_big_zalloc(n);
+            CHECK(p != NULL);
+            int zero = 1;
+            for (size_t i = 0; i < n; i++) zero &= p[i] == 0;
+            CHECK(zero);
+            for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(i * 7 + 1);
+            unsigned char *q = tg_big_grow(p, n, m);
+            CHECK(q != NULL);
+            int kept = 1, rest = 1;
+            for (size_t i = 0; i < n; i++) kept &= q[i] == (unsigned char)(i * 7 + 1);
+            for (size_t i = n; i < m; i++) rest &= q[i] == 0;
+            CHECK(kept && rest);
+            tg_big_free(q, m);
+        }
+    }
     return test_summary("test_core");
 }

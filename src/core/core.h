@@ -40,6 +40,15 @@
  * what on failure. Free with tg_free. */
 void *tg_alloc(size_t bytes, const char *what);
 void tg_free(void *p);
+/* Zeroed memory for big tables (hash tables, caches): from TG_BIG_BYTES on,
+ * an anonymous mmap with transparent huge pages asked for (pages cost
+ * nothing until touched, and a lookup rarely misses the TLB); below, calloc.
+ * tg_big_grow extends a block from n to m bytes (mremap moves the pages,
+ * only the new part is ever touched); tg_big_free takes the size given. */
+#define TG_BIG_BYTES ((size_t)2 << 20)
+void *tg_big_zalloc(size_t n);
+void *tg_big_grow(void *p, size_t n, size_t m);
+void tg_big_free(void *p, size_t n);
 
 /* --------------------------------------------------------- time & logging */
 

@@ -18,52 +18,9 @@
  */
 #include <math.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "core/core.h"
 #include "data/ingest.h"
-
-/* ------------------------------------------------------------ big tables */
-
-/* Zeroed memory for the tables that grow with the corpus, from mmap with
- * transparent huge pages asked for: on 4 KB pages, first-touch page faults
- * took 14% of an ingest run with near-duplicates on (125 MB of index). */
-#define BIG_BYTES ((size_t)2 << 20) /* from here on mmap (one huge page); below, calloc */
-
-static void *big_zalloc(size_t n) {
-    if (n < BIG_BYTES) return calloc(1, n);
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return NULL;
-#ifdef MADV_HUGEPAGE
-    madvise(p, n, MADV_HUGEPAGE);
-#endif
-    return p;
-}
-
-/* Grows a big_zalloc block from n to m bytes (m > n): mremap moves the pages
- * instead of copying them, and only the new part is ever touched. */
-static void *big_grow(void *p, size_t n, size_t m) {
-    if (!p) return big_zalloc(m);
-    if (n >= BIG_BYTES) {
-        void *q = mremap(p, n, m, MREMAP_MAYMOVE);
-        if (q == MAP_FAILED) return NULL;
-#ifdef MADV_HUGEPAGE
-        madvise(q, m, MADV_HUGEPAGE);
-#endif
-        return q;
-    }
-    void *q = big_zalloc(m);
-    if (!q) return NULL;
-    memcpy(q, p, n);
-    free(p);
-    return q;
-}
-
-static void big_free(void *p, size_t n) {
-    if (!p) return;
-    if (n < BIG_BYTES) free(p);
-    else munmap(p, n);
-}
 
 /* ------------------------------------------------------------ u64 hash set */
 
@@ -72,7 +29,7 @@ static void big_free(void *p, size_t n) {
 int tg_u64set_init(tg_u64set *s, size_t initial) {
     size_t cap = 1024;
     while (cap < initial * 2) cap <<= 1;
-    s->keys = big_zalloc(cap * sizeof(uint64_t));
+    s->keys = tg_big_zalloc(cap * sizeof(uint64_t));
     if (!s->keys) return tg_error_set(TG_ERR_RUNTIME, "out of memory for a hash set of %zu entries", cap);
     s->cap = cap;
     s->count = 0;
@@ -80,13 +37,13 @@ int tg_u64set_init(tg_u64set *s, size_t initial) {
 }
 
 void tg_u64set_free(tg_u64set *s) {
-    big_free(s->keys, s->cap * sizeof(uint64_t));
+    tg_big_free(s->keys, s->cap * sizeof(uint64_t));
     memset(s, 0, sizeof *s);
 }
 
 static int u64set_grow(tg_u64set *s) {
     size_t ncap = s->cap * 2;
-    uint64_t *nk = big_zalloc(ncap * sizeof(uint64_t));
+    uint64_t *nk = tg_big_zalloc(ncap * sizeof(uint64_t));
     if (!nk) return tg_error_set(TG_ERR_RUNTIME, "out of memory growing a hash set to %zu entries", ncap);
     for (size_t i = 0; i < s->cap; i++) {
         uint64_t k = s->keys[i];
@@ -95,7 +52,7 @@ static int u64set_grow(tg_u64set *s) {
         while (nk[j]) j = (j + 1) & (ncap - 1);
         nk[j] = k;
     }
-    big_free(s->keys, s->cap * sizeof(uint64_t));
+    tg_big_free(s->keys, s->cap * sizeof(uint64_t));
     s->keys = nk;
     s->cap = ncap;
     return TG_OK;
@@ -297,12 +254,12 @@ int tg_lsh_stride(const tg_lsh *l) { return l->bands + TG_MINHASH_K / 4; }
 static int band_init(tg_lsh_band *t) {
     t->cap = 1024;
     t->count = 0;
-    t->slots = big_zalloc(t->cap * sizeof *t->slots);
+    t->slots = tg_big_zalloc(t->cap * sizeof *t->slots);
     if (!t->slots) return tg_error_set(TG_ERR_RUNTIME, "out of memory for the near-duplicate index");
     return TG_OK;
 }
 
-static void band_free(tg_lsh_band *t) { big_free(t->slots, t->cap * sizeof *t->slots); }
+static void band_free(tg_lsh_band *t) { tg_big_free(t->slots, t->cap * sizeof *t->slots); }
 
 static inline uint64_t band_fp(uint64_t key) { return key & 0xFFFFFFFF00000000ULL; }
 /* Slot of a fingerprint: its 32 bits multiplied out (the low half of the
@@ -326,7 +283,7 @@ static int64_t band_find(const tg_lsh_band *t, uint64_t key) {
 static int band_put(tg_lsh_band *t, uint64_t key, uint32_t doc) {
     if ((t->count + 1) * 2 > t->cap) {
         size_t ncap = t->cap * 2;
-        uint64_t *ns = big_zalloc(ncap * sizeof *ns);
+        uint64_t *ns = tg_big_zalloc(ncap * sizeof *ns);
         if (!ns) return tg_error_set(TG_ERR_RUNTIME, "out of memory growing the near-duplicate index to %zu entries", ncap);
         for (size_t i = 0; i < t->cap; i++) {
             if (!t->slots[i]) continue;
@@ -334,7 +291,7 @@ static int band_put(tg_lsh_band *t, uint64_t key, uint32_t doc) {
             while (ns[j]) j = (j + 1) & (ncap - 1);
             ns[j] = t->slots[i];
         }
-        big_free(t->slots, t->cap * sizeof *t->slots);
+        tg_big_free(t->slots, t->cap * sizeof *t->slots);
         t->slots = ns;
         t->cap = ncap;
     }
@@ -370,7 +327,7 @@ void tg_lsh_free(tg_lsh *l) {
     if (l->tabs)
         for (int b = 0; b < l->bands; b++) band_free(&l->tabs[b]);
     free(l->tabs);
-    big_free(l->sigs, l->cap_docs * TG_MINHASH_K * sizeof *l->sigs);
+    tg_big_free(l->sigs, l->cap_docs * TG_MINHASH_K * sizeof *l->sigs);
     memset(l, 0, sizeof *l);
 }
 
@@ -399,7 +356,7 @@ int tg_lsh_check_insert(tg_lsh *l, const uint64_t *block, int *is_dup) {
     *is_dup = 0;
     if (l->n_docs == l->cap_docs) {
         size_t ncap = l->cap_docs ? l->cap_docs * 2 : 4096;
-        uint16_t *ns = big_grow(l->sigs, l->cap_docs * TG_MINHASH_K * sizeof *ns, ncap * TG_MINHASH_K * sizeof *ns);
+        uint16_t *ns = tg_big_grow(l->sigs, l->cap_docs * TG_MINHASH_K * sizeof *ns, ncap * TG_MINHASH_K * sizeof *ns);
         if (!ns) return tg_error_set(TG_ERR_RUNTIME, "out of memory for %zu near-duplicate signatures", ncap);
         l->sigs = ns;
         l->cap_docs = ncap;

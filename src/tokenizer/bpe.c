@@ -13,7 +13,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "tokenizer/tok_internal.h"
 
@@ -317,7 +316,7 @@ typedef struct {
 _Static_assert(sizeof(cache_entry) == 64, "a cache entry is one cache line");
 
 struct tg_word_cache {
-    cache_entry *e;       /* mmap'd: pages are zero until first written */
+    cache_entry *e;       /* tg_big_zalloc: pages are zero until first written */
     size_t cap;           /* power of two */
     _Atomic size_t used;
 };
@@ -328,22 +327,18 @@ static tg_word_cache *word_cache_new(void) {
     tg_word_cache *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->cap = CACHE_ENTRIES;
-    void *p = mmap(NULL, c->cap * sizeof(cache_entry), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
+    c->e = tg_big_zalloc(c->cap * sizeof(cache_entry));
+    if (!c->e) {
         free(c);
         return NULL;
     }
-#ifdef MADV_HUGEPAGE
-    madvise(p, c->cap * sizeof(cache_entry), MADV_HUGEPAGE); /* a lookup is then rarely a TLB miss too */
-#endif
-    c->e = p;
     atomic_init(&c->used, 0);
     return c;
 }
 
 static void word_cache_free(tg_word_cache *c) {
     if (!c) return;
-    munmap(c->e, c->cap * sizeof(cache_entry));
+    tg_big_free(c->e, c->cap * sizeof(cache_entry));
     free(c);
 }
 
