@@ -344,7 +344,6 @@ static void word_cache_free(tg_word_cache *c) {
 
 struct tg_encoder {
     const tg_tokenizer *t;
-    int use_cache;
     int32_t *out;
     size_t out_n, out_cap;
     /* merge scratch (cap entries each) */
@@ -361,7 +360,6 @@ int tg_encoder_new(tg_encoder **out, const tg_tokenizer *t) {
     tg_encoder *e = calloc(1, sizeof *e);
     if (!e) return tg_error_set(TG_ERR_RUNTIME, "out of memory");
     e->t = t;
-    e->use_cache = t->cache != NULL;
     e->cache = t->cache;
     *out = e;
     return TG_OK;
@@ -574,7 +572,7 @@ static inline int encode_word(tg_encoder *e, const uint8_t *w, const pending_wor
         e->out[e->out_n++] = t->byte_id[w[0]];
         return TG_OK;
     }
-    int cacheable = e->use_cache && len <= 16;
+    int cacheable = e->cache && len <= 16;
     if (cacheable) {
         const tg_word_cache *c = e->cache;
         size_t mask = c->cap - 1, h = pw->hash & mask;
@@ -622,7 +620,7 @@ static int encode_ordinary(tg_encoder *e, const uint8_t *s, size_t n) {
             pending_word *p = &q[k];
             p->start = i;
             p->len = j - i;
-            if (e->use_cache && p->len >= 2 && p->len <= 16) {
+            if (e->cache && p->len >= 2 && p->len <= 16) {
                 load_word(s + i, p->len, s + n, &p->w0, &p->w1);
                 p->hash = cache_hash(p->w0, p->w1, p->len);
                 __builtin_prefetch(&e->cache->e[p->hash & (e->cache->cap - 1)]);
@@ -686,8 +684,7 @@ int tg_tokenizer_encode(const tg_tokenizer *t, const char *text, size_t len, int
     *ids = NULL;
     *n = 0;
     tg_encoder *e = NULL;
-    TG_TRY(tg_encoder_new(&e, t));
-    e->use_cache = 0; /* one-shot: filling a cache would cost more than it saves */
+    TG_TRY(tg_encoder_new(&e, t)); /* it uses the tokenizer's word cache: nothing to set up */
     const int32_t *out;
     size_t cnt;
     int rc = tg_encoder_encode(e, text, len, allow_special, &out, &cnt);
