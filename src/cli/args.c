@@ -135,6 +135,13 @@ int tg_cli_on_off(const char *flag, const char *value) {
     return -1;
 }
 
+int tg_cli_dtype(const char *value, tg_dtype *out) {
+    if (strcmp(value, "fp32") == 0) *out = TG_DTYPE_FP32;
+    else if (strcmp(value, "bf16") == 0) *out = TG_DTYPE_BF16;
+    else return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", value);
+    return TG_OK;
+}
+
 int tg_cli_fail(int status) {
     const char *msg = tg_error_message();
     fprintf(stderr, "truthgpt: %s\n", msg && *msg ? msg : "failed");

@@ -150,9 +150,7 @@ int tg_bench_generate(int argc, char **argv) {
         return 2;
     }
     tg_dtype dtype;
-    if (!strcmp(dtype_s, "fp32")) dtype = TG_DTYPE_FP32;
-    else if (!strcmp(dtype_s, "bf16")) dtype = TG_DTYPE_BF16;
-    else return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", dtype_s));
+    if (tg_cli_dtype(dtype_s, &dtype) != TG_OK) return tg_cli_fail(TG_ERR_INPUT);
     if (streams < 1 || streams > 256) return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--streams must be 1-256"));
     if (gen < 2) return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--gen-tokens must be >= 2"));
     if (prompt_len < 1 || ttft_prompt < 1) return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "prompt lengths must be >= 1"));

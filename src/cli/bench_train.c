@@ -117,14 +117,7 @@ int tg_bench_train(int argc, char **argv) {
         return 2;
     }
     tg_dtype dtype;
-    if (!strcmp(dtype_s, "fp32"))
-        dtype = TG_DTYPE_FP32;
-    else if (!strcmp(dtype_s, "bf16"))
-        dtype = TG_DTYPE_BF16;
-    else {
-        fprintf(stderr, "truthgpt: bench train: --dtype must be fp32 or bf16 (got '%s')\n", dtype_s);
-        return 2;
-    }
+    if (tg_cli_dtype(dtype_s, &dtype) != TG_OK) return tg_cli_fail(TG_ERR_INPUT);
     if (!B) B = bench_presets[pi].B;
     if (!T) T = bench_presets[pi].T;
     if (!V) V = bench_presets[pi].V;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "truthgpt.h"
+
 typedef enum {
     TG_OPT_STR,    /* const char * */
     TG_OPT_INT,    /* int */
@@ -39,6 +41,8 @@ int tg_cli_fail(int status);
 int tg_args_given(int argc, char **argv, const char *name);
 /* An on|off flag's value: 1 or 0; else -1 with an error naming --flag. */
 int tg_cli_on_off(const char *flag, const char *value);
+/* --dtype fp32|bf16: TG_OK and *out, else TG_ERR_INPUT naming the flag. */
+int tg_cli_dtype(const char *value, tg_dtype *out);
 
 #define TG_COMMANDS(X)                                                                  \
     X(ingest, "ingest posts (text, JSONL, X, Mastodon) into a clean corpus")           \

@@ -155,9 +155,7 @@ int tg_cmd_sample(int argc, char **argv) {
         return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--num-samples must be 1-256 (got %d)", num_samples));
     if (max_tokens < 0) return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--max-tokens must be >= 0 (got %d)", max_tokens));
     tg_dtype dtype;
-    if (!strcmp(dtype_s, "fp32")) dtype = TG_DTYPE_FP32;
-    else if (!strcmp(dtype_s, "bf16")) dtype = TG_DTYPE_BF16;
-    else return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", dtype_s));
+    if (tg_cli_dtype(dtype_s, &dtype) != TG_OK) return tg_cli_fail(TG_ERR_INPUT);
     if (threads > 0) tg_set_threads(threads);
 
     tg_model *model = NULL;

@@ -85,7 +85,7 @@ void tg_cli_trainer_opts_fill(tg_trainer_opts *o, const tg_cli_train_common *c, 
     o->opt.weight_decay = c->weight_decay;
     o->opt.grad_clip = c->grad_clip;
     o->seed = (uint64_t)c->seed;
-    o->dtype = strcmp(c->dtype, "bf16") == 0 ? TG_DTYPE_BF16 : TG_DTYPE_FP32;
+    if (tg_cli_dtype(c->dtype, &o->dtype) != TG_OK) o->dtype = TG_DTYPE_FP32; /* checked before */
     o->eval_every = c->eval_every;
     o->save_every = c->save_every;
 }
@@ -96,9 +96,8 @@ int tg_cli_train_common_check(const tg_cli_train_common *c) {
     if (!(c->lr > 0)) return tg_error_set(TG_ERR_INPUT, "--lr must be positive (got %g)", (double)c->lr);
     if (c->min_lr_frac < 0 || c->min_lr_frac > 1) return tg_error_set(TG_ERR_INPUT, "--min-lr-frac must be in [0, 1]");
     if (c->weight_decay < 0) return tg_error_set(TG_ERR_INPUT, "--weight-decay must be >= 0");
-    if (strcmp(c->dtype, "fp32") != 0 && strcmp(c->dtype, "bf16") != 0)
-        return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", c->dtype);
-    return TG_OK;
+    tg_dtype d;
+    return tg_cli_dtype(c->dtype, &d);
 }
 
 void tg_cli_train_common_restore(tg_cli_train_common *c, json_t *h, int argc, char **argv) {
