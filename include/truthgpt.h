@@ -111,30 +111,46 @@ typedef struct {
 
 typedef struct tg_model tg_model;  /* opaque: parameters, gradients, activations */
 
-/* Allocates a model for cfg (validated) with parameters zeroed. */
+/* Allocates a model for cfg (validated) with parameters zeroed, in the
+ * memory of its backend (the CPU today; see docs/architecture.md). */
 int tg_model_init(tg_model **out, const tg_config *cfg);
 void tg_model_free(tg_model *m);
 const tg_config *tg_model_config(const tg_model *m);
-tg_params *tg_model_params(tg_model *m);
-tg_params *tg_model_grads(tg_model *m);          /* NULL before tg_model_alloc_train */
-float *tg_model_param_memory(tg_model *m, size_t *count);
-float *tg_model_grad_memory(tg_model *m, size_t *count);
-/* GPT-2 initialisation (DESIGN §3), reproducible from seed. */
-void tg_model_init_weights(tg_model *m, uint64_t seed);
+const char *tg_model_backend_name(const tg_model *m);
+/* GPT-2 initialisation (N(0, 0.02), residual projections / sqrt(2L)),
+ * reproducible from seed. */
+int tg_model_init_weights(tg_model *m, uint64_t seed);
+
+/* Model memory may live on a device: the host reads and writes it only by
+ * copies. "Parameter memory" is tg_param_sizes' 16 tensors back to back
+ * (padded vocabulary), as tg_params_point lays them out, so a host copy can
+ * be viewed through a tg_params. */
+size_t tg_model_num_params(const tg_model *m);            /* floats of parameter memory */
+int tg_model_params_to_host(const tg_model *m, float *host);
+int tg_model_params_from_host(tg_model *m, const float *host);
+/* The gradients (TG_ERR_RUNTIME before tg_model_alloc_train). */
+int tg_model_grads_to_host(const tg_model *m, float *host);
+/* Rows [row0, row0 + n_rows) of the last forward's logits (B*T rows of Vp). */
+int tg_model_logits_to_host(const tg_model *m, size_t row0, size_t n_rows, float *host);
+/* The AdamW moments, laid out like parameter memory (zeros before the
+ * first update); from_host sets them (a resumed run). */
+bool tg_model_has_optim(const tg_model *m);
+void tg_model_optim_reset(tg_model *m); /* zero moments (a fresh run) */
+int tg_model_optim_to_host(const tg_model *m, float *m1, float *v2);
+int tg_model_optim_from_host(tg_model *m, const float *m1, const float *v2);
 /* Allocates gradients and activations for micro-batches up to (B, T), once,
  * before the first step. dtype chooses the matrix-multiply precision. */
 int tg_model_alloc_train(tg_model *m, int B, int T, tg_dtype dtype);
 /* Forward pass over a batch (B, T <= allocated). With targets, stores the
  * weighted sum of cross-entropies in *loss_sum and the summed weights in
  * *count (either may be NULL). Logits (B, T, Vp) stay readable through
- * tg_model_logits until the next forward or backward (backward turns them
- * into their gradient in place); columns >= V are -inf. */
+ * tg_model_logits_to_host until the next forward or backward (backward turns
+ * them into their gradient in place); columns >= V are -inf. The batch's
+ * arrays are copied to the model's memory: they may be reused at once. */
 int tg_model_forward(tg_model *m, const tg_batch *batch, double *loss_sum, double *count);
-const float *tg_model_logits(const tg_model *m);
 void tg_model_zero_grad(tg_model *m);
 /* Backward of scale * loss_sum of the last forward (which had targets);
- * gradients accumulate (+=) so accumulation slices add up. The batch's
- * arrays (inputs, targets, weights) must stay valid until then. */
+ * gradients accumulate (+=) so accumulation slices add up. */
 int tg_model_backward(tg_model *m, float scale);
 
 /* --------------------------------------------------------------- optimizer */
@@ -157,9 +173,9 @@ float tg_lr_at(const tg_optim_params *p, int step);
  * torch.nn.utils.clip_grad_norm_ does. Returns the norm before clipping. */
 float tg_clip_grad_norm(tg_model *m, float clip);
 /* One AdamW update (torch.optim.AdamW semantics) at step t (1-based for bias
- * correction) with learning rate lr; m1, v2 are the moments, laid out like
- * the parameter memory. */
-void tg_adamw_update(tg_model *m, float *m1, float *v2, int t, float lr, const tg_optim_params *p);
+ * correction) with learning rate lr, over the model's own moments (zero
+ * until the first update, or as set by tg_model_optim_from_host). */
+int tg_adamw_update(tg_model *m, int t, float lr, const tg_optim_params *p);
 
 /* ------------------------------------------------------------- benchmarks */
 /* (section owned by perf) */
@@ -331,7 +347,7 @@ int tg_checkpoint_tokenizer_path(const char *dir, char *out, size_t n);
 
 /* What a full training checkpoint holds besides the model. */
 typedef struct {
-    const float *m1, *v2;            /* AdamW moments laid out like the parameter memory, or NULL */
+    bool optimizer;                  /* write the model's AdamW moments (optimizer.safetensors) */
     const char *trainer_state_json;  /* contents of trainer_state.json, or NULL */
     const char *manifest_json;       /* contents of manifest.json, or NULL */
     const char *tokenizer_path;      /* file copied to tokenizer.json, or NULL */
@@ -341,9 +357,9 @@ typedef struct {
  * checkpoint-STEP). The final path goes to out_dir (may be NULL). */
 int tg_checkpoint_save(const char *run_dir, int64_t step, tg_model *m, const tg_checkpoint_extras *x,
                        char *out_dir, size_t n);
-/* Reads optimizer.safetensors of dir into m1, v2 (laid out like m's
- * parameter memory, padded rows zeroed). */
-int tg_checkpoint_load_optimizer(const char *dir, tg_model *m, float *m1, float *v2);
+/* Reads optimizer.safetensors of dir into m's AdamW moments (padded rows
+ * zeroed). */
+int tg_checkpoint_load_optimizer(const char *dir, tg_model *m);
 
 /* ------------------------------------------------------ inference & chat */
 /* (section owned by the inference module) */

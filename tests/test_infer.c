@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "infer/engine.h"
+#include "kernels/cpu/packed.h"
 #include "test_util.h"
 
 #define MAXTOK 128
@@ -78,13 +79,18 @@ static tg_model *make_model(uint64_t seed) {
      * repeat the input token; stronger blocks and a sharper final LayerNorm
      * give varied, peaked ones, so greedy choices are not near-ties and stop
      * strings actually occur. */
-    tg_params *P = tg_model_params(m);
+    float *mem = malloc(tg_model_num_params(m) * sizeof(float));
+    CHECK(mem && tg_model_params_to_host(m, mem) == TG_OK);
+    tg_params pp, *P = &pp;
+    tg_params_point(P, &cfg, mem);
     size_t C = (size_t)cfg.n_embd, L = (size_t)cfg.n_layer;
     for (size_t i = 0; i < L * C * 3 * C; i++) P->qkvw[i] *= SCALE_BLOCK;
     for (size_t i = 0; i < L * C * C; i++) P->attprojw[i] *= SCALE_BLOCK;
     for (size_t i = 0; i < L * C * 4 * C; i++) P->fcw[i] *= SCALE_BLOCK;
     for (size_t i = 0; i < L * C * 4 * C; i++) P->fcprojw[i] *= SCALE_BLOCK;
     for (size_t i = 0; i < C; i++) P->lnfw[i] *= SCALE_LNF;
+    CHECK(tg_model_params_from_host(m, mem) == TG_OK);
+    free(mem);
     return m;
 }
 
@@ -102,13 +108,22 @@ static void test_packed_matmul(void) {
         tg_packed_weight pw;
         CHECK(tg_packed_weight_init(&pw, W, K, N, 0, (tg_dtype)dt) == TG_OK);
         for (int M = 1; M <= 13; M += 3) {
-            tg_packed_matmul(o, N, x, &pw, b, M, xb);
+            tg_packed_matmul(o, N, x, &pw, b, NULL, M, xb, 0);
             tg_matmul_ref(ref, N, x, W, b, M, K, N);
             /* fp32: sums of 64 products of N(0,1) in another order, 1e-4 absolute;
              * bf16: inputs rounded to 8 bits of mantissa, |sum| ~ 8, 0.25 absolute */
             char what[64];
             snprintf(what, sizeof what, "packed matmul dtype %d M %d", dt, M);
             tg_check_close(what, o, ref, (size_t)M * N, dt ? 2e-2 : 1e-5, dt ? 0.25 : 1e-4);
+            /* with a residual, in place: out = out + (x @ W + b), bitwise the two passes */
+            float *res = malloc(sizeof(float) * (size_t)M * N), *want = malloc(sizeof(float) * (size_t)M * N);
+            for (int i = 0; i < M * N; i++) res[i] = tg_rng_normal(&r);
+            for (int i = 0; i < M * N; i++) want[i] = res[i] + o[i];
+            tg_packed_matmul(res, N, x, &pw, b, res, M, xb, 0);
+            snprintf(what, sizeof what, "packed matmul + residual dtype %d M %d", dt, M);
+            tg_check_close(what, res, want, (size_t)M * N, 0, 0);
+            free(res);
+            free(want);
         }
         tg_packed_weight_free(&pw);
     }
@@ -118,7 +133,7 @@ static void test_packed_matmul(void) {
         for (int n = 0; n < N; n++) Wt[(size_t)n * K + k] = W[(size_t)k * N + n];
     tg_packed_weight pw;
     CHECK(tg_packed_weight_init(&pw, Wt, K, N, 1, TG_DTYPE_FP32) == TG_OK);
-    tg_packed_matmul(o, N, x, &pw, NULL, 5, xb);
+    tg_packed_matmul(o, N, x, &pw, NULL, NULL, 5, xb, 1);
     tg_matmul_ref(ref, N, x, W, NULL, 5, K, N);
     tg_check_close("packed matmul transposed", o, ref, (size_t)5 * N, 1e-5, 1e-4);
     tg_packed_weight_free(&pw);
@@ -163,7 +178,9 @@ static void test_cache_vs_recompute(tg_model *m, tg_dtype dt) {
         int t = 5 + i;
         tg_batch b = {.inputs = seq, .B = 1, .T = t};
         CHECK(tg_model_forward(m, &b, NULL, NULL) == TG_OK);
-        const float *lg = tg_model_logits(m) + (size_t)(t - 1) * cfg->padded_vocab;
+        float lgbuf[512];
+        CHECK(cfg->padded_vocab <= 512 && tg_model_logits_to_host(m, (size_t)t - 1, 1, lgbuf) == TG_OK);
+        const float *lg = lgbuf;
         double mx = -1e30, sum = 0;
         int best = 0, second = -1;
         for (int v = 0; v < cfg->vocab_size; v++) {

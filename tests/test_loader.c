@@ -99,9 +99,9 @@ static float *train_case(const char *dir, const char *out, int B, int A, double 
     tg_log_quiet = 1;
     CHECK(tg_trainer_run(m, &o, NULL, &stopped) == TG_OK && stopped == 0);
     tg_log_quiet = old_quiet;
-    float *p = tg_model_param_memory(m, n);
+    *n = tg_model_num_params(m);
     float *copy = malloc(*n * sizeof(float));
-    memcpy(copy, p, *n * sizeof(float));
+    CHECK(copy && tg_model_params_to_host(m, copy) == TG_OK);
     char path[300], *text = NULL;
     snprintf(path, sizeof path, "%s/metrics.jsonl", out);
     CHECK(tg_read_file(path, &text, NULL) == TG_OK);

@@ -109,8 +109,7 @@ static float init_value(int k, uint64_t i) {
 static void init_params(tg_model *m) {
     size_t sizes[TG_NUM_PARAM_TENSORS];
     tg_param_sizes(tg_model_config(m), sizes);
-    float *p = tg_model_param_memory(m, NULL);
-    memset(p, 0, sizeof(float) * (size_t)(tg_model_config(m)->padded_vocab) * RC);
+    float *mem = calloc(tg_model_num_params(m), sizeof(float)), *p = mem;
     for (int k = 0; k < TG_NUM_PARAM_TENSORS; k++) {
         size_t n = k == 0 ? (size_t)RV * RC : sizes[k]; /* wte: only the true rows; padding stays 0 */
         float scale = kinds[k] == 0 ? 0.15f : kinds[k] == 1 ? 0.05f : 0.2f;
@@ -120,6 +119,8 @@ static void init_params(tg_model *m) {
         }
         p += sizes[k];
     }
+    CHECK(tg_model_params_from_host(m, mem) == TG_OK);
+    free(mem);
 }
 
 static float *tensor_of(tg_params *p, int k) {
@@ -187,16 +188,18 @@ int main(void) {
     CHECK(tg_model_forward(m, &bt, &loss_sum, &count) == TG_OK);
     CHECK(count == RB * RT);
     /* logits: 1e-5 relative */
-    check_logits("logits", tg_model_logits(m), ref("logits"), Vp, 1, 1e-5);
-    const float *lg = tg_model_logits(m);
+    float *lg = tg_test_logits(m, RB * RT);
+    check_logits("logits", lg, ref("logits"), Vp, 1, 1e-5);
     int masked = 1;
     for (int i = 0; i < RB * RT; i++)
         for (int v = RV; v < Vp; v++) masked &= isinf(lg[(size_t)i * Vp + v]) && lg[(size_t)i * Vp + v] < 0;
     CHECK(masked); /* padded vocabulary columns are -inf */
+    free(lg);
     check_scalar("loss", loss_sum / count, reff("loss")[0], 1e-5);
     tg_model_zero_grad(m);
     CHECK(tg_model_backward(m, (float)(1.0 / count)) == TG_OK);
-    tg_params *g = tg_model_grads(m);
+    tg_test_host gh = tg_test_grads(m);
+    tg_params *g = &gh.p;
     for (int k = 0; k < TG_NUM_PARAM_TENSORS; k++) {
         char nm[64];
         snprintf(nm, sizeof nm, "grad.%s", names[k]);
@@ -207,6 +210,7 @@ int main(void) {
     int zero = 1;
     for (size_t i = (size_t)RV * RC; i < (size_t)Vp * RC; i++) zero &= g->wte[i] == 0.0f;
     CHECK(zero); /* padded vocabulary rows get zero gradient */
+    tg_test_host_free(&gh);
 
     /* 2. weighted loss: sum(w*l)/sum(w) */
     printf("weighted loss:\n");
@@ -218,6 +222,7 @@ int main(void) {
     check_scalar("weighted loss", loss_sum / count, reff("w.loss")[0], 1e-5);
     tg_model_zero_grad(m);
     CHECK(tg_model_backward(m, (float)(1.0 / count)) == TG_OK);
+    gh = tg_test_grads(m);
     const char *wnames[] = {"wte", "wpe", "attprojb", "lnfb"};
     const int widx[] = {0, 1, 7, 15};
     for (int i = 0; i < 4; i++) {
@@ -227,18 +232,23 @@ int main(void) {
         check_tensor(nm, tensor_of(g, widx[i]), r->data, r->n, 1e-4); /* 1e-4 relative */
     }
     bt.weights = NULL;
+    tg_test_host_free(&gh);
 
     /* 3. packed segments */
     printf("packed segments:\n");
     bt.segments = ref("s.segments")->data;
     CHECK(tg_model_forward(m, &bt, &loss_sum, &count) == TG_OK);
-    check_logits("s.logits", tg_model_logits(m), ref("s.logits"), Vp, RSEG_STRIDE, 1e-5);
+    lg = tg_test_logits(m, RB * RT);
+    check_logits("s.logits", lg, ref("s.logits"), Vp, RSEG_STRIDE, 1e-5);
+    free(lg);
     check_scalar("segments loss", loss_sum / count, reff("s.loss")[0], 1e-5);
     tg_model_zero_grad(m);
     CHECK(tg_model_backward(m, (float)(1.0 / count)) == TG_OK);
+    gh = tg_test_grads(m);
     check_tensor("s.grad.wpe", g->wpe, reff("s.grad.wpe"), ref("s.grad.wpe")->n, 1e-4); /* 1e-4 relative */
     check_tensor("s.grad.qkvb", g->qkvb, reff("s.grad.qkvb"), ref("s.grad.qkvb")->n, 1e-4);
     bt.segments = NULL;
+    tg_test_host_free(&gh);
 
     /* 4. five AdamW steps */
     printf("5 AdamW steps:\n");
@@ -251,9 +261,8 @@ int main(void) {
     op.grad_clip = hp[4];
     op.total_steps = (int)hp[5];
     init_params(m);
-    size_t np;
-    tg_model_param_memory(m, &np);
-    float *m1 = calloc(np, sizeof(float)), *v2 = calloc(np, sizeof(float));
+    size_t np = tg_model_num_params(m);
+    tg_model_optim_reset(m);
     const float *want_losses = reff("opt.losses"), *want_norms = reff("opt.norms");
     for (int s = 0; s < op.total_steps; s++) {
         tg_batch b2 = {.inputs = tokens + (size_t)s * RB * RT, .targets = tokens + (size_t)s * RB * RT + 1, .B = RB,
@@ -267,9 +276,10 @@ int main(void) {
         check_scalar(nm, loss_sum / count, want_losses[s], 1e-5);
         snprintf(nm, sizeof nm, "step %d grad norm%s", s, norm > op.grad_clip ? " (clipped)" : "");
         check_scalar(nm, norm, want_norms[s], 1e-4);
-        tg_adamw_update(m, m1, v2, s + 1, tg_lr_at(&op, s), &op);
+        CHECK(tg_adamw_update(m, s + 1, tg_lr_at(&op, s), &op) == TG_OK);
     }
-    tg_params *p = tg_model_params(m);
+    tg_test_host ph = tg_test_params(m);
+    tg_params *p = &ph.p;
     for (int k = 0; k < TG_NUM_PARAM_TENSORS; k++) {
         char nm[64];
         snprintf(nm, sizeof nm, "opt.param.%s", names[k]);
@@ -314,16 +324,17 @@ int main(void) {
         const float wlr = 0.1f;
         init_params(m);
         tg_model_zero_grad(m);
-        memset(m1, 0, np * sizeof *m1);
-        memset(v2, 0, np * sizeof *v2);
-        float *before = malloc(np * sizeof *before);
-        memcpy(before, tg_model_param_memory(m, NULL), np * sizeof *before);
-        tg_adamw_update(m, m1, v2, 1, wlr, &wo);
-        const float *after = tg_model_param_memory(m, NULL);
+        tg_model_optim_reset(m);
+        tg_test_host bh = tg_test_params(m);
+        const float *before = bh.mem;
+        CHECK(tg_adamw_update(m, 1, wlr, &wo) == TG_OK);
+        tg_test_host ah = tg_test_params(m);
+        const float *after = ah.mem;
+        CHECK(np == tg_model_num_params(m));
         for (int k = 0; k < TG_NUM_PARAM_TENSORS; k++) {
             char nm[64];
             snprintf(nm, sizeof nm, "opt.param.%s", names[k]);
-            size_t off = (size_t)(tensor_of(p, k) - after), n = ref(nm)->n;
+            size_t off = (size_t)(tensor_of(p, k) - ph.mem), n = ref(nm)->n;
             float f = decays[k] ? 1.0f - wlr * wo.weight_decay : 1.0f;
             int ok = 1;
             for (size_t i = 0; i < n; i++) ok &= fabsf(after[off + i] - before[off + i] * f) <= 1e-7f * fabsf(before[off + i]);
@@ -331,7 +342,8 @@ int main(void) {
             CHECK(ok);
         }
         printf("  weight decay alone: 6 decayed tensors x %.2f, 10 unchanged\n", (double)(1.0f - wlr * wo.weight_decay));
-        free(before);
+        tg_test_host_free(&bh);
+        tg_test_host_free(&ah);
     }
 
     /* bf16 matrix multiplies (fp32 master weights): same model, looser
@@ -344,6 +356,7 @@ int main(void) {
     CHECK(tg_model_forward(m, &bt, &loss_sum, &count) == TG_OK);
     check_scalar("bf16 loss", loss_sum / count, reff("loss")[0], 1e-2);
     CHECK(tg_model_backward(m, (float)(1.0 / count)) == TG_OK);
+    gh = tg_test_grads(m);
     for (int k = 0; k < TG_NUM_PARAM_TENSORS; k++) {
         char nm[64];
         snprintf(nm, sizeof nm, "grad.%s", names[k]);
@@ -359,6 +372,7 @@ int main(void) {
         if (!(cosine > 0.99)) fprintf(stderr, "bf16 %s: cosine %.5f to torch's fp32 gradient\n", nm, cosine);
         CHECK(cosine > 0.99);
     }
+    tg_test_host_free(&gh);
     CHECK(tg_model_alloc_train(m, RB, RT, TG_DTYPE_FP32) == TG_OK);
 
     /* bad input: token id out of range, batch larger than allocated */
@@ -371,8 +385,7 @@ int main(void) {
     bb.T = RT + 1;
     CHECK(tg_model_forward(m, &bb, NULL, NULL) == TG_ERR_INPUT);
 
-    free(m1);
-    free(v2);
+    tg_test_host_free(&ph);
     tg_model_free(m);
     for (int i = 0; i < n_refs; i++) free(refs[i].data);
     return test_summary("test_model_ref");

@@ -100,8 +100,9 @@ static void test_checkpoints(void) {
     tg_model *m;
     CHECK(tg_model_init(&m, &cfg) == TG_OK);
     tg_model_init_weights(m, 5);
-    size_t n;
-    float *p = tg_model_param_memory(m, &n);
+    size_t n = tg_model_num_params(m);
+    float *p = malloc(n * sizeof(float));
+    CHECK(p && tg_model_params_to_host(m, p) == TG_OK);
     /* Round every weight to a value exact in fp16 (|x| in [2^-14, 2^15),
      * 10 mantissa bits) so the F16 copy below must load back bit-exactly. */
     for (size_t i = 0; i < n; i++) {
@@ -111,6 +112,7 @@ static void test_checkpoints(void) {
         memcpy(&p[i], &b, 4);
         if (p[i] != 0 && fabsf(p[i]) < 1e-4f) p[i] = 0;
     }
+    CHECK(tg_model_params_from_host(m, p) == TG_OK);
     char run[300], ck[300], path[400], out[400];
     snprintf(run, sizeof run, "%s/run", g_dir);
     make_dir(run);
@@ -119,7 +121,8 @@ static void test_checkpoints(void) {
     /* Padded vocabulary rows (70..127) are not in the files: zero them in
      * the moments as the trainer's would be. */
     for (size_t i = 70 * 16; i < 128 * 16; i++) m1[i] = v2[i] = 0;
-    tg_checkpoint_extras x = {m1, v2, "{\"step\": 3}", "{\"manifest\": 1}", NULL};
+    CHECK(tg_model_optim_from_host(m, m1, v2) == TG_OK);
+    tg_checkpoint_extras x = {true, "{\"step\": 3}", "{\"manifest\": 1}", NULL};
     CHECK(tg_checkpoint_save(run, 3, m, &x, ck, sizeof ck) == TG_OK);
     CHECK(strstr(ck, "checkpoint-3") != NULL);
     snprintf(path, sizeof path, "%s/model.safetensors", ck);
@@ -137,12 +140,14 @@ static void test_checkpoints(void) {
     /* Load back: bit-exact parameters; moments too. */
     tg_model *m2;
     CHECK(tg_model_load(&m2, run) == TG_OK); /* the run dir resolves to checkpoint-3 */
-    size_t n2;
-    float *p2 = tg_model_param_memory(m2, &n2);
+    size_t n2 = tg_model_num_params(m2);
+    float *p2 = malloc(n2 * sizeof(float));
+    CHECK(p2 && tg_model_params_to_host(m2, p2) == TG_OK);
     CHECK(n2 == n && memcmp(p, p2, n * sizeof(float)) == 0);
     CHECK(tg_model_config(m2)->vocab_size == 70 && tg_model_config(m2)->eos_id == 69 && tg_model_config(m2)->n_ctx == 8);
     float *r1 = malloc(n * sizeof(float)), *r2 = malloc(n * sizeof(float));
-    CHECK(tg_checkpoint_load_optimizer(ck, m2, r1, r2) == TG_OK);
+    CHECK(tg_checkpoint_load_optimizer(ck, m2) == TG_OK);
+    CHECK(tg_model_optim_to_host(m2, r1, r2) == TG_OK);
     CHECK(memcmp(r1, m1, n * sizeof(float)) == 0 && memcmp(r2, v2, n * sizeof(float)) == 0);
     tg_model_free(m2);
 
@@ -161,7 +166,7 @@ static void test_checkpoints(void) {
     CHECK(tg_write_file_atomic(cfgdst, text, len) == TG_OK);
     free(text);
     CHECK(tg_model_load(&m2, hf) == TG_OK);
-    p2 = tg_model_param_memory(m2, &n2);
+    CHECK(tg_model_params_to_host(m2, p2) == TG_OK);
     int same = 1;
     for (size_t i = 0; i < n && same; i++) same = p[i] == p2[i];
     CHECK(same);
@@ -205,6 +210,8 @@ static void test_checkpoints(void) {
     free(r2);
     free(m1);
     free(v2);
+    free(p);
+    free(p2);
     tg_model_free(m);
 }
 

@@ -223,11 +223,17 @@ static double run_fb(tg_model *m, const tg_batch *bt, double *count, float *grad
     tg_model_zero_grad(m);
     CHECK(tg_model_forward(m, bt, &loss, count) == TG_OK);
     CHECK(tg_model_backward(m, 1.0f / (float)*count) == TG_OK);
-    size_t n;
-    float *g = tg_model_grad_memory(m, &n);
-    CHECK(n == ng);
-    memcpy(grads_out, g, ng * sizeof(float));
+    CHECK(tg_model_num_params(m) == ng);
+    CHECK(tg_model_grads_to_host(m, grads_out) == TG_OK);
     return loss;
+}
+
+/* The last forward's logits (rows of Vp), in a host buffer reused by the next call. */
+static float *g_logits;
+static const float *logits_now(const tg_model *m, size_t rows) {
+    free(g_logits);
+    g_logits = tg_test_logits(m, rows);
+    return g_logits;
 }
 
 static void test_mask(void) {
@@ -241,8 +247,7 @@ static void test_mask(void) {
     tg_model *m = small_model(259);
     if (!m) return;
     CHECK(tg_model_alloc_train(m, B, T, TG_DTYPE_FP32) == TG_OK);
-    size_t ng;
-    tg_model_grad_memory(m, &ng);
+    size_t ng = tg_model_num_params(m);
     float *g1 = malloc(ng * sizeof(float)), *g2 = malloc(ng * sizeof(float));
     double c1, c2;
     double l1 = run_fb(m, &bt, &c1, g1, ng);
@@ -253,7 +258,7 @@ static void test_mask(void) {
     double l0 = 0, c0 = 0;
     CHECK(tg_model_forward(m, &bt, &l0, &c0) == TG_OK);
     CHECK(l0 == l1 && c0 == c1);
-    const float *lg = tg_model_logits(m);
+    const float *lg = logits_now(m, (size_t)B * T);
     double ref = 0;
     int counted = 0;
     for (int i = 0; i < B * T; i++) {
@@ -315,12 +320,12 @@ static void test_mask(void) {
     size_t V = (size_t)cfg->padded_vocab;
     float *lb1 = malloc(sizeof(float) * lb * V), *alone = malloc(sizeof(float) * lb * V);
     CHECK(tg_model_forward(m, &pb, NULL, NULL) == TG_OK);
-    memcpy(lb1, tg_model_logits(m) + la * V, sizeof(float) * lb * V);
-    memcpy(alone, tg_model_logits(m) + T * V, sizeof(float) * lb * V);
+    memcpy(lb1, logits_now(m, (size_t)B * T) + la * V, sizeof(float) * lb * V);
+    memcpy(alone, logits_now(m, (size_t)B * T) + T * V, sizeof(float) * lb * V);
     for (int t = 0; t < la; t++) in[t] = (in[t] + 11) % 259;
     CHECK(tg_model_forward(m, &pb, NULL, NULL) == TG_OK);
-    if (memcmp(lb1, tg_model_logits(m) + la * V, sizeof(float) * lb * V) != 0) {
-        tg_check_close("packed b's logits after changing a", tg_model_logits(m) + la * V, lb1, lb * V, 0, 0);
+    if (memcmp(lb1, logits_now(m, (size_t)B * T) + la * V, sizeof(float) * lb * V) != 0) {
+        tg_check_close("packed b's logits after changing a", logits_now(m, (size_t)B * T) + la * V, lb1, lb * V, 0, 0);
         CHECK(0);
     }
     /* positions restart: b packed after a = b alone at the start of a row
@@ -330,13 +335,13 @@ static void test_mask(void) {
     /* without segments a's change does reach b (the check above can fail) */
     pb.segments = NULL;
     CHECK(tg_model_forward(m, &pb, NULL, NULL) == TG_OK);
-    CHECK(memcmp(lb1, tg_model_logits(m) + la * V, sizeof(float) * lb * V) != 0);
+    CHECK(memcmp(lb1, logits_now(m, (size_t)B * T) + la * V, sizeof(float) * lb * V) != 0);
 
     /* growing the vocabulary keeps every old logit bitwise */
     pb.segments = seg;
     CHECK(tg_model_forward(m, &pb, NULL, NULL) == TG_OK);
     float *before = malloc(sizeof(float) * 2 * T * V);
-    memcpy(before, tg_model_logits(m), sizeof(float) * 2 * T * V);
+    memcpy(before, logits_now(m, (size_t)B * T), sizeof(float) * 2 * T * V);
     CHECK(tg_sft_grow_vocab(&m, 300, false, 1) == TG_OK);
     CHECK_EQ_INT(tg_model_config(m)->vocab_size, 300);
     CHECK(tg_model_alloc_train(m, B, T, TG_DTYPE_FP32) == TG_OK);
@@ -344,18 +349,24 @@ static void test_mask(void) {
     size_t V2 = (size_t)tg_model_config(m)->padded_vocab;
     int same = 1;
     for (int i = 0; i < 2 * T && same; i++)
-        same = memcmp(before + i * V, tg_model_logits(m) + i * V2, 259 * sizeof(float)) == 0;
+        same = memcmp(before + i * V, logits_now(m, (size_t)B * T) + i * V2, 259 * sizeof(float)) == 0;
     CHECK(same);
-    const float *wte = tg_model_params(m)->wte;
+    tg_test_host ph = tg_test_params(m);
+    const float *wte = ph.p.wte;
     double s2 = 0;
     for (size_t i = 259 * 32; i < 300 * 32; i++) s2 += (double)wte[i] * wte[i];
     double sd = sqrt(s2 / (41 * 32));
     CHECK(sd > 0.015 && sd < 0.025); /* N(0, 0.02) */
     CHECK(tg_sft_grow_vocab(&m, 301, true, 1) == TG_OK);
-    wte = tg_model_params(m)->wte;
+    tg_test_host_free(&ph);
+    ph = tg_test_params(m);
+    wte = ph.p.wte;
     double mean0 = 0;
-    for (int v = 0; v < 300; v++) mean0 += tg_model_params(m)->wte[(size_t)v * 32];
+    for (int v = 0; v < 300; v++) mean0 += wte[(size_t)v * 32];
     CHECK(fabs(wte[300 * 32] - mean0 / 300) < 1e-6);
+    tg_test_host_free(&ph);
+    free(g_logits);
+    g_logits = NULL;
 
     free(before);
     free(lb1);

@@ -61,6 +61,35 @@ static inline int tg_check_close(const char *what, const float *a, const float *
     return 1;
 }
 
+/* Host copies of a model's memory (the model's own may be on a device):
+ * parameter-shaped memory viewed as tg_params; free with tg_test_host_free. */
+typedef struct {
+    float *mem;
+    tg_params p;
+} tg_test_host;
+
+static inline tg_test_host tg_test_host_copy(const tg_model *m, int grads) {
+    tg_test_host h;
+    h.mem = malloc(tg_model_num_params(m) * sizeof(float));
+    CHECK(h.mem && (grads ? tg_model_grads_to_host(m, h.mem) : tg_model_params_to_host(m, h.mem)) == TG_OK);
+    tg_params_point(&h.p, tg_model_config(m), h.mem);
+    return h;
+}
+static inline tg_test_host tg_test_params(const tg_model *m) { return tg_test_host_copy(m, 0); }
+static inline tg_test_host tg_test_grads(const tg_model *m) { return tg_test_host_copy(m, 1); }
+
+static inline void tg_test_host_free(tg_test_host *h) {
+    free(h->mem);
+    h->mem = NULL;
+}
+
+/* The first rows (B*T) of the last forward's logits, malloc'd. */
+static inline float *tg_test_logits(const tg_model *m, size_t rows) {
+    float *l = malloc(rows * (size_t)tg_model_config(m)->padded_vocab * sizeof(float));
+    CHECK(l && tg_model_logits_to_host(m, 0, rows, l) == TG_OK);
+    return l;
+}
+
 static inline int test_summary(const char *name) {
     printf("%s: %d checks, %d failed\n", name, tg_test_checks, tg_test_failures);
     return tg_test_failures ? 1 : 0;

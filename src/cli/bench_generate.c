@@ -165,7 +165,7 @@ int tg_bench_generate(int argc, char **argv) {
         tg_config cfg;
         rc = tg_config_preset(preset, &cfg);
         if (rc == TG_OK) rc = tg_model_init(&model, &cfg);
-        if (rc == TG_OK) tg_model_init_weights(model, 1);
+        if (rc == TG_OK) rc = tg_model_init_weights(model, 1);
         snprintf(dir, sizeof dir, "preset %s", preset);
     }
     if (rc != TG_OK) return tg_cli_fail(rc);

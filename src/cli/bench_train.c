@@ -143,26 +143,21 @@ int tg_bench_train(int argc, char **argv) {
     fprintf(stderr, "GEMM peak (%s, %d threads): %.1f GFLOP/s\n", dtype_s, threads, peak);
 
     tg_model *m = NULL;
-    float *m1 = NULL, *v2 = NULL;
     int32_t *tokens = NULL, *succ = NULL;
     rc = tg_model_init(&m, &cfg);
     if (rc == TG_OK) rc = tg_model_alloc_train(m, B, T, dtype);
-    size_t n_params = 0;
+    if (rc == TG_OK) rc = tg_model_init_weights(m, (uint64_t)seed);
     if (rc == TG_OK) {
-        tg_model_init_weights(m, (uint64_t)seed);
-        tg_model_param_memory(m, &n_params);
-        m1 = tg_alloc(n_params * sizeof(float), "AdamW first moments");
-        v2 = tg_alloc(n_params * sizeof(float), "AdamW second moments");
         size_t n_tok = (size_t)(warmup + steps) * B * T + 1;
         tokens = tg_alloc(n_tok * sizeof(int32_t), "synthetic tokens");
         succ = tg_alloc((size_t)V * 4 * sizeof(int32_t), "synthetic successors");
-        if (!m1 || !v2 || !tokens || !succ)
+        if (!tokens || !succ)
             rc = TG_ERR_RUNTIME;
         else
             synthetic_tokens(tokens, n_tok, V, (uint64_t)seed, succ);
     }
     if (rc != TG_OK) {
-        tg_free(m1), tg_free(v2), tg_free(tokens), tg_free(succ);
+        tg_free(tokens), tg_free(succ);
         tg_model_free(m);
         return tg_cli_fail(rc);
     }
@@ -190,7 +185,8 @@ int tg_bench_train(int argc, char **argv) {
         if (rc == TG_OK) rc = tg_model_backward(m, (float)(1.0 / count));
         if (rc != TG_OK) break;
         tg_clip_grad_norm(m, op.grad_clip);
-        tg_adamw_update(m, m1, v2, s + 1, tg_lr_at(&op, s), &op);
+        rc = tg_adamw_update(m, s + 1, tg_lr_at(&op, s), &op);
+        if (rc != TG_OK) break;
         loss = (float)(loss_sum / count);
         if (s >= warmup + steps - tail_n) loss_tail += loss, tail_have++;
         char extra[160];
@@ -207,7 +203,7 @@ int tg_bench_train(int argc, char **argv) {
     double elapsed = tg_now() - t_start, cpu_used = cpu_seconds() - cpu_start;
     tg_progress_finish(&pr, warmup + steps, NULL);
     if (rc != TG_OK) {
-        tg_free(m1), tg_free(v2), tg_free(tokens), tg_free(succ);
+        tg_free(tokens), tg_free(succ);
         tg_model_free(m);
         return tg_cli_fail(rc);
     }
@@ -225,7 +221,7 @@ int tg_bench_train(int argc, char **argv) {
                "\"peak_rss_mb\": %.1f, \"expected_mb\": %.1f, \"loss\": %.4f, \"B\": %d, \"T\": %d, \"V\": %d, "
                "\"steps\": %d, \"threads\": %d, \"tok_per_cpu_s\": %.1f}\n",
                preset, dtype_s, tok_s, mfu, peak, rss, want, final_loss, B, T, V, steps, threads, tok_cpu_s);
-    tg_free(m1), tg_free(v2), tg_free(tokens), tg_free(succ);
+    tg_free(tokens), tg_free(succ);
     tg_model_free(m);
     return 0;
 }

@@ -247,7 +247,7 @@ int tg_cmd_train(int argc, char **argv) {
             rc = tg_model_load(&m, f.init);
         } else {
             rc = tg_model_init(&m, &cfg);
-            if (rc == TG_OK) tg_model_init_weights(m, (uint64_t)f.c.seed);
+            if (rc == TG_OK) rc = tg_model_init_weights(m, (uint64_t)f.c.seed);
         }
     }
     if (rc == TG_OK) rc = tg_cli_check_out_dir(f.out);

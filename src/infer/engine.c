@@ -1,22 +1,22 @@
 /*
- * engine.c — the generation engine: a KV-cached GPT-2 forward over a set of
- * rows (one row = one token of one slot at one position), continuous
- * batching over fixed slots, sampling and streaming events.
- *
- * A step gathers rows: the whole prompt of each slot added since the last
- * step (prefill), then one row per decoding slot. Each layer runs all rows
- * of the step through each weight matrix in one packed matrix multiply
- * (decode_kernels.c). Attention is per row over its own slot's cache (for a
- * prefill, per head as two GEMMs against the cache). Only the last row of a
- * prefill and the decode rows go through the final LayerNorm and LM head.
+ * engine.c — the generation engine: continuous batching over fixed slots,
+ * the KV cache's bookkeeping, sampling and streaming events. The model
+ * itself runs in src/model/model.c: each step hands the model's one forward
+ * (tg_model_forward_rows) the rows of the step — one row = one token of one
+ * slot at one position: the whole prompt of each slot added since the last
+ * step (prefill), then one row per decoding slot — and gets logits for the
+ * last row of every prefill and every decode row. The engine has no op of
+ * its own.
  *
  * Bitwise batching: every row's result depends only on its own slot (the
- * matmul sums each row in a fixed order, attention reads only its slot), so
- * a request gives the same tokens alone or batched with others (tested).
+ * backend's inference matmul sums each row in a fixed order, attention reads
+ * only its slot), so a request gives the same tokens alone or batched with
+ * others (tested).
  *
- * KV cache: k and v of (slot, layer, head) are (max_ctx, HS) contiguous.
- * Memory: 2 * max_slots * L * max_ctx * C floats, all allocated at init,
- * with the row buffers for max_ctx + max_slots rows; steps allocate nothing.
+ * Memory: the KV cache (2 * max_slots * L * max_ctx * C floats), the step's
+ * activations for max_ctx + max_slots rows and the inference weights (the
+ * backend's own layout, e.g. packed panels or bf16) are allocated at init;
+ * steps allocate nothing.
  *
  * Not here: chunked prefill (a long prompt is prefilled in one step, so the
  * other streams wait for it once), a bf16 KV cache, speculative decoding.
@@ -25,18 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "infer/engine.h"
+#include "model/model.h"
 
 enum { SLOT_FREE = 0, SLOT_PREFILL = 1, SLOT_DECODE = 2 };
 
 #define TG_HELD_CAP 4096                 /* bytes a slot may hold back */
 #define TG_EMIT_CAP (3 * TG_HELD_CAP + 16) /* sanitised output of a release */
-#define TG_ATT_QBLOCK 128                /* query rows per prefill attention block */
 
 typedef struct {
     int state;
@@ -55,31 +50,20 @@ typedef struct {
 
 struct tg_engine {
     tg_model *model;
+    tg_backend *be;
     const tg_tokenizer *tok;
     tg_config cfg;
-    tg_params *P;
-    int L, C, NH, HS, V, Vp;
-    int max_slots, max_ctx, max_rows, n_threads;
-    /* Thread count of the per-token work, chosen by measurement: on a busy
-     * machine an OpenMP barrier waits for a descheduled thread, and with ~60
-     * barriers a token two threads ran 7x slower than one here (load 8 on 2
-     * cores). Every probe_every decode-only steps, one step runs with the
-     * other count right after one with the current; a clearly faster one
-     * (by 20%) is kept. Results never depend on the thread count. */
-    int nt_cur, nt_step, adaptive, probe_every, since_probe, probe_phase, ref_rows;
-    double ref_t;
+    int V, Vp;
+    int max_slots, max_ctx, max_rows;
     tg_dtype dtype;
-    tg_packed_weight *wqkv, *wproj, *wfc, *wfcproj; /* (L) */
-    tg_packed_weight wlm;                         /* wte^T: (C, Vp) */
-    float *kcache, *vcache;  /* (slots, L, NH, max_ctx, HS) */
+    tg_model_weights w;   /* inference handles (the backend's layout) */
+    tg_kv_cache kv;
+    tg_rows_work work;
     /* rows of a step */
     int32_t *row_tok, *row_pos, *row_slot; /* (max_rows) */
-    float *x, *xn, *qkv, *att, *h, *tmp;   /* (max_rows, C|3C|4C) */
-    uint16_t *xb;                          /* (max_rows, 4C) bf16 scratch */
-    float *att_scratch;                    /* (n_threads, TG_ATT_QBLOCK, max_ctx); the attention
-                                              regions use at most n_threads (num_threads clause) */
-    float *lx, *logits;                    /* (max_slots, C), (max_slots, Vp) */
+    int *out_rows;                         /* (max_slots) rows that get logits */
     int *logit_slot;                       /* (max_slots) */
+    float *logits;                         /* (max_slots, Vp) host copy of the step's logits */
     float *samp_scratch;                   /* (2V) */
     int32_t *samp_iscratch;                /* (V) */
     char *emit;                            /* (TG_EMIT_CAP) */
@@ -91,211 +75,25 @@ struct tg_engine {
     char byte_text[256];
 };
 
-/* ------------------------------------------------------------ small ops */
-
-static inline float fast_exp(float x) {
-    /* exp(x) = 2^n e^r, |r| <= ln2/2; degree-6 Taylor for e^r (rel. error ~2e-7);
-     * scalar code the compiler vectorises (libm's expf is a call per value). */
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    /* round to nearest: adding 1.5 * 2^23 pushes the fraction bits out */
-    float n = (x * 1.4426950408889634f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693145751953125f - n * 1.428606765330187e-6f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float s;
-    memcpy(&s, &bits, 4);
-    return p * s;
-}
-
-/* PyTorch: F.layer_norm(x, (C,), w, b, eps) per row. */
-static void layernorm_rows(float *out, const float *x, const float *w, const float *b, int M, int C, float eps,
-                           int nt) {
-#pragma omp parallel for schedule(static) if ((size_t)M * C >= 65536) num_threads(nt)
-    for (int m = 0; m < M; m++) {
-        const float *xr = x + (size_t)m * C;
-        float *o = out + (size_t)m * C;
-        float mean = 0;
-        for (int i = 0; i < C; i++) mean += xr[i];
-        mean /= C;
-        float var = 0;
-        for (int i = 0; i < C; i++) var += (xr[i] - mean) * (xr[i] - mean);
-        var /= C;
-        float rs = 1.0f / sqrtf(var + eps);
-        for (int i = 0; i < C; i++) o[i] = (xr[i] - mean) * rs * w[i] + b[i];
-    }
-}
-
-/* PyTorch: F.gelu(x, approximate="tanh"), in place over n values. */
-static void gelu_inplace(float *x, size_t n, int nt) {
-#pragma omp parallel for schedule(static) if (n >= 65536) num_threads(nt)
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
-        /* tanh(u) = 1 - 2 / (exp(2u) + 1), exact at both ends */
-        float t = 1.0f - 2.0f / (fast_exp(2.0f * u) + 1.0f);
-        x[i] = 0.5f * v * (1.0f + t);
-    }
-}
-
-static void add_inplace(float *x, const float *y, size_t n, int nt) {
-#pragma omp parallel for schedule(static) if (n > 65536) num_threads(nt)
-    for (size_t i = 0; i < n; i++) x[i] += y[i];
-}
-
-/* ------------------------------------------------------------ attention */
-
-static inline float *kc_at(const tg_engine *e, float *base, int slot, int l, int h) {
-    return base + ((((size_t)slot * e->L + l) * e->NH + h) * e->max_ctx) * e->HS;
-}
-
-/* One decode row, one head: softmax(q K[0..n)^T / sqrt(HS)) V[0..n). */
-static void attend_row(float *out, const float *q, const float *kc, const float *vc, int n, int HS, float *sc) {
-    const float scale = 1.0f / sqrtf((float)HS);
-    float mx = -INFINITY;
-    for (int t = 0; t < n; t++) {
-        const float *k = kc + (size_t)t * HS;
-        float s = 0;
-        for (int d = 0; d < HS; d++) s += q[d] * k[d];
-        s *= scale;
-        sc[t] = s;
-        mx = fmaxf(mx, s);
-    }
-    float sum = 0;
-    for (int t = 0; t < n; t++) {
-        sc[t] = expf(sc[t] - mx);
-        sum += sc[t];
-    }
-    float inv = 1.0f / sum;
-    for (int d = 0; d < HS; d++) out[d] = 0;
-    for (int t = 0; t < n; t++) {
-        const float *v = vc + (size_t)t * HS;
-        float p = sc[t] * inv;
-        for (int d = 0; d < HS; d++) out[d] += p * v[d];
-    }
-}
-
-/* Attention of layer l for every row of the step; K and V of the rows are
- * already in the cache. */
-static void attention(tg_engine *e, int l) {
-    const int C = e->C, HS = e->HS, NH = e->NH;
-    /* prefill groups: per (head, block of query rows) two GEMMs over the cache */
-    for (int g = 0; g < e->n_grp; g++) {
-        int s = e->grp_slot[g], r0 = e->grp_start[g], T = e->grp_len[g];
-        int p0 = e->row_pos[r0];
-        int nblk = (T + TG_ATT_QBLOCK - 1) / TG_ATT_QBLOCK;
-        const int par = (double)T * (p0 + T) * C >= (double)(1 << 18);
-#pragma omp parallel for schedule(dynamic) if (par) num_threads(e->n_threads)
-        for (int job = 0; job < NH * nblk; job++) {
-            int h = job / nblk, b = job % nblk;
-            int q0 = b * TG_ATT_QBLOCK;
-            int nq = T - q0 < TG_ATT_QBLOCK ? T - q0 : TG_ATT_QBLOCK;
-            int nk = p0 + q0 + nq; /* keys the last row of the block sees */
-#ifdef _OPENMP
-            float *S = e->att_scratch + (size_t)omp_get_thread_num() * TG_ATT_QBLOCK * e->max_ctx;
-#else
-            float *S = e->att_scratch;
-#endif
-            const float *Q = e->qkv + (size_t)(r0 + q0) * 3 * C + h * HS;
-            const float *K = kc_at(e, e->kcache, s, l, h), *Vc = kc_at(e, e->vcache, s, l, h);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, HS, 1.0f / sqrtf((float)HS), Q, 3 * C, K,
-                        HS, 0.0f, S, nk);
-            for (int i = 0; i < nq; i++) {
-                float *row = S + (size_t)i * nk;
-                int n = p0 + q0 + i + 1; /* causal: keys 0..pos */
-                float mx = -INFINITY;
-                for (int t = 0; t < n; t++) mx = fmaxf(mx, row[t]);
-                float sum = 0;
-                for (int t = 0; t < n; t++) {
-                    row[t] = fast_exp(row[t] - mx);
-                    sum += row[t];
-                }
-                float inv = 1.0f / sum;
-                for (int t = 0; t < n; t++) row[t] *= inv;
-                for (int t = n; t < nk; t++) row[t] = 0.0f;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, HS, nk, 1.0f, S, nk, Vc, HS, 0.0f,
-                        e->att + (size_t)(r0 + q0) * C + h * HS, C);
-        }
-    }
-    /* decode rows */
-    int r0 = e->n_prefill_rows, nd = e->n_rows - e->n_prefill_rows;
-    if (nd > 0) {
-        double work = 0;
-        for (int r = r0; r < e->n_rows; r++) work += (double)(e->row_pos[r] + 1) * C;
-#pragma omp parallel for schedule(dynamic) if (work >= (double)(1 << 17)) num_threads(e->nt_step)
-        for (int job = 0; job < nd * NH; job++) {
-            int r = r0 + job / NH, h = job % NH;
-            int s = e->row_slot[r];
-#ifdef _OPENMP
-            float *sc = e->att_scratch + (size_t)omp_get_thread_num() * TG_ATT_QBLOCK * e->max_ctx;
-#else
-            float *sc = e->att_scratch;
-#endif
-            attend_row(e->att + (size_t)r * C + h * HS, e->qkv + (size_t)r * 3 * C + h * HS,
-                       kc_at(e, e->kcache, s, l, h), kc_at(e, e->vcache, s, l, h), e->row_pos[r] + 1, HS, sc);
-        }
-    }
-}
-
-/* ------------------------------------------------------------ forward */
-
-/* out (rows, N) = x (rows, K) @ W + b for all rows of the step, prefill and
- * decode together, through the packed kernel: each row's sum runs in one
- * fixed order whatever the other rows, so batching never changes a result.
- * (At 512 rows the kernel also ran ahead of OpenBLAS's sgemm here: 97 vs 88
- * GFLOP/s on one core.) */
-static void matmul_rows(tg_engine *e, float *out, const float *x, const tg_packed_weight *W, const float *bias) {
-    tg_packed_matmul_nt(out, W->N, x, W, bias, e->n_rows, e->xb, e->nt_step);
-}
-
 /* Runs the step's rows through the model; fills e->logits for the last row
  * of every prefill group and every decode row (in row order). Returns the
  * number of logit rows. */
 static int forward_rows(tg_engine *e) {
-    const int C = e->C, L = e->L, R = e->n_rows;
-    const tg_params *P = e->P;
-#pragma omp parallel for schedule(static) if ((size_t)R * C >= 65536) num_threads(e->nt_step)
-    for (int r = 0; r < R; r++) {
-        const float *te = P->wte + (size_t)e->row_tok[r] * C, *pe = P->wpe + (size_t)e->row_pos[r] * C;
-        float *xr = e->x + (size_t)r * C;
-        for (int i = 0; i < C; i++) xr[i] = te[i] + pe[i];
-    }
-    for (int l = 0; l < L; l++) {
-        layernorm_rows(e->xn, e->x, P->ln1w + (size_t)l * C, P->ln1b + (size_t)l * C, R, C, e->cfg.ln_eps, e->nt_step);
-        matmul_rows(e, e->qkv, e->xn, &e->wqkv[l], P->qkvb + (size_t)l * 3 * C);
-        /* this step's keys and values into the cache */
-#pragma omp parallel for schedule(static) if ((size_t)R * C >= 65536) num_threads(e->nt_step)
-        for (int r = 0; r < R; r++) {
-            int s = e->row_slot[r], pos = e->row_pos[r];
-            for (int h = 0; h < e->NH; h++) {
-                memcpy(kc_at(e, e->kcache, s, l, h) + (size_t)pos * e->HS, e->qkv + (size_t)r * 3 * C + C + h * e->HS,
-                       (size_t)e->HS * sizeof(float));
-                memcpy(kc_at(e, e->vcache, s, l, h) + (size_t)pos * e->HS,
-                       e->qkv + (size_t)r * 3 * C + 2 * C + h * e->HS, (size_t)e->HS * sizeof(float));
-            }
-        }
-        attention(e, l);
-        matmul_rows(e, e->tmp, e->att, &e->wproj[l], P->attprojb + (size_t)l * C);
-        add_inplace(e->x, e->tmp, (size_t)R * C, e->nt_step);
-        layernorm_rows(e->xn, e->x, P->ln2w + (size_t)l * C, P->ln2b + (size_t)l * C, R, C, e->cfg.ln_eps, e->nt_step);
-        matmul_rows(e, e->h, e->xn, &e->wfc[l], P->fcb + (size_t)l * 4 * C);
-        gelu_inplace(e->h, (size_t)R * 4 * C, e->nt_step);
-        matmul_rows(e, e->tmp, e->h, &e->wfcproj[l], P->fcprojb + (size_t)l * C);
-        add_inplace(e->x, e->tmp, (size_t)R * C, e->nt_step);
-    }
-    /* rows that need logits: last of each prefill group, then decode rows */
     int nl = 0;
     for (int g = 0; g < e->n_grp; g++) {
-        int r = e->grp_start[g] + e->grp_len[g] - 1;
-        memcpy(e->lx + (size_t)nl * C, e->x + (size_t)r * C, (size_t)C * sizeof(float));
+        e->out_rows[nl] = e->grp_start[g] + e->grp_len[g] - 1;
         e->logit_slot[nl++] = e->grp_slot[g];
     }
-    for (int r = e->n_prefill_rows; r < R; r++) {
-        memcpy(e->lx + (size_t)nl * C, e->x + (size_t)r * C, (size_t)C * sizeof(float));
+    for (int r = e->n_prefill_rows; r < e->n_rows; r++) {
+        e->out_rows[nl] = r;
         e->logit_slot[nl++] = e->row_slot[r];
     }
-    layernorm_rows(e->lx, e->lx, P->lnfw, P->lnfb, nl, C, e->cfg.ln_eps, e->nt_step);
-    tg_packed_matmul_nt(e->logits, e->Vp, e->lx, &e->wlm, NULL, nl, e->xb, e->nt_step);
+    tg_step_rows rows = {.tok = e->row_tok, .pos = e->row_pos, .slot = e->row_slot, .n = e->n_rows,
+                         .n_prefill = e->n_prefill_rows, .grp_start = e->grp_start, .grp_len = e->grp_len,
+                         .n_grp = e->n_grp};
+    int rc = tg_model_forward_rows(e->model, &e->w, &e->kv, &rows, e->out_rows, nl, &e->work);
+    TG_ASSERT(rc == TG_OK); /* sizes were checked when the rows were gathered */
+    e->be->to_host(e->be, e->logits, e->work.logits, (size_t)nl * e->Vp * sizeof(float));
     return nl;
 }
 
@@ -320,31 +118,13 @@ const char *tg_engine_token_text(const tg_engine *e, int32_t id, int *len) {
 
 void tg_engine_free(tg_engine *e) {
     if (!e) return;
-    for (int l = 0; l < e->L; l++) {
-        if (e->wqkv) tg_packed_weight_free(&e->wqkv[l]);
-        if (e->wproj) tg_packed_weight_free(&e->wproj[l]);
-        if (e->wfc) tg_packed_weight_free(&e->wfc[l]);
-        if (e->wfcproj) tg_packed_weight_free(&e->wfcproj[l]);
-    }
-    free(e->wqkv);
-    free(e->wproj);
-    free(e->wfc);
-    free(e->wfcproj);
-    tg_packed_weight_free(&e->wlm);
-    tg_free(e->kcache);
-    tg_free(e->vcache);
+    tg_model_weights_free(e->model, &e->w);
+    tg_model_kv_free(e->model, &e->kv);
+    tg_model_rows_free(e->model, &e->work);
     tg_free(e->row_tok);
     tg_free(e->row_pos);
     tg_free(e->row_slot);
-    tg_free(e->x);
-    tg_free(e->xn);
-    tg_free(e->qkv);
-    tg_free(e->att);
-    tg_free(e->h);
-    tg_free(e->tmp);
-    tg_free(e->xb);
-    tg_free(e->att_scratch);
-    tg_free(e->lx);
+    tg_free(e->out_rows);
     tg_free(e->logits);
     tg_free(e->logit_slot);
     tg_free(e->samp_scratch);
@@ -387,66 +167,28 @@ int tg_engine_init(tg_engine **out, tg_model *model, const tg_tokenizer *tok, in
     tg_engine *e = calloc(1, sizeof *e);
     if (!e) return tg_error_set(TG_ERR_RUNTIME, "engine: out of memory");
     e->model = model;
+    e->be = tg_model_backend(model);
     e->tok = tok;
     e->cfg = *cfg;
-    e->P = tg_model_params(model);
-    e->L = cfg->n_layer;
-    e->C = cfg->n_embd;
-    e->NH = cfg->n_head;
-    e->HS = e->C / e->NH;
     e->V = cfg->vocab_size;
     e->Vp = cfg->padded_vocab;
     e->max_slots = max_slots;
     e->max_ctx = max_ctx;
     e->max_rows = max_ctx + max_slots;
     e->dtype = dtype;
-#ifdef _OPENMP
-    e->n_threads = omp_get_max_threads();
-#else
-    e->n_threads = 1;
-#endif
-    e->nt_cur = e->nt_step = e->n_threads;
-    e->adaptive = 1;
-    e->probe_every = 32;
     for (int i = 0; i < 256; i++) e->byte_text[i] = (char)i;
-    const int L = e->L, C = e->C, R = e->max_rows;
-    e->wqkv = calloc((size_t)L, sizeof *e->wqkv);
-    e->wproj = calloc((size_t)L, sizeof *e->wproj);
-    e->wfc = calloc((size_t)L, sizeof *e->wfc);
-    e->wfcproj = calloc((size_t)L, sizeof *e->wfcproj);
-    if (!e->wqkv || !e->wproj || !e->wfc || !e->wfcproj) {
-        tg_engine_free(e);
-        return tg_error_set(TG_ERR_RUNTIME, "engine: out of memory");
-    }
-    const tg_params *P = e->P;
-    int rc = TG_OK;
-    for (int l = 0; l < L && rc == TG_OK; l++) {
-        rc = tg_packed_weight_init(&e->wqkv[l], P->qkvw + (size_t)l * C * 3 * C, C, 3 * C, 0, dtype);
-        if (rc == TG_OK) rc = tg_packed_weight_init(&e->wproj[l], P->attprojw + (size_t)l * C * C, C, C, 0, dtype);
-        if (rc == TG_OK) rc = tg_packed_weight_init(&e->wfc[l], P->fcw + (size_t)l * C * 4 * C, C, 4 * C, 0, dtype);
-        if (rc == TG_OK)
-            rc = tg_packed_weight_init(&e->wfcproj[l], P->fcprojw + (size_t)l * 4 * C * C, 4 * C, C, 0, dtype);
-    }
-    if (rc == TG_OK) rc = tg_packed_weight_init(&e->wlm, P->wte, C, e->Vp, 1, dtype);
+    const int R = e->max_rows;
+    int rc = tg_model_weights_init(model, &e->w, dtype, true);
+    if (rc == TG_OK) rc = tg_model_kv_init(model, &e->kv, max_slots, max_ctx);
+    if (rc == TG_OK) rc = tg_model_rows_init(model, &e->work, R, max_slots, max_ctx);
     if (rc != TG_OK) {
         tg_engine_free(e);
         return rc;
     }
-    size_t cache = (size_t)max_slots * L * max_ctx * C;
-    ALLOC(e->kcache, cache, "KV cache (keys)");
-    ALLOC(e->vcache, cache, "KV cache (values)");
     ALLOC(e->row_tok, R, "engine rows");
     ALLOC(e->row_pos, R, "engine rows");
     ALLOC(e->row_slot, R, "engine rows");
-    ALLOC(e->x, (size_t)R * C, "engine activations");
-    ALLOC(e->xn, (size_t)R * C, "engine activations");
-    ALLOC(e->qkv, (size_t)R * 3 * C, "engine activations");
-    ALLOC(e->att, (size_t)R * C, "engine activations");
-    ALLOC(e->h, (size_t)R * 4 * C, "engine activations");
-    ALLOC(e->tmp, (size_t)R * C, "engine activations");
-    ALLOC(e->xb, (size_t)R * 4 * C, "engine bf16 scratch");
-    ALLOC(e->att_scratch, (size_t)e->n_threads * TG_ATT_QBLOCK * max_ctx, "attention scratch");
-    ALLOC(e->lx, (size_t)max_slots * C, "engine activations");
+    ALLOC(e->out_rows, max_slots, "engine rows");
     ALLOC(e->logits, (size_t)max_slots * e->Vp, "logits");
     ALLOC(e->logit_slot, max_slots, "engine rows");
     ALLOC(e->samp_scratch, 2 * (size_t)e->Vp, "sampler scratch");
@@ -474,10 +216,9 @@ int tg_engine_init(tg_engine **out, tg_model *model, const tg_tokenizer *tok, in
 /* ------------------------------------------------------------ requests */
 
 int tg_engine_active(const tg_engine *e) { return e->n_active; }
-int tg_engine_threads(const tg_engine *e) { return e->nt_cur; }
+int tg_engine_threads(const tg_engine *e) { return e->be->threads ? e->be->threads(e->be) : 1; }
 void tg_engine_set_adaptive_threads(tg_engine *e, bool on) {
-    e->adaptive = on;
-    if (!on) e->nt_cur = e->nt_step = e->n_threads;
+    if (e->be->set_adaptive) e->be->set_adaptive(e->be, on);
 }
 int tg_engine_free_slots(const tg_engine *e) { return e->max_slots - e->n_active; }
 int tg_engine_max_slots(const tg_engine *e) { return e->max_slots; }
@@ -663,33 +404,10 @@ int tg_engine_step(tg_engine *e) {
     }
     e->n_rows = R;
     if (R == 0) return TG_OK;
-    /* the thread count: see the struct; only decode-only steps are compared */
-    int decode_only = e->adaptive && e->n_threads > 1 && e->n_grp == 0;
-    int nt = e->nt_cur;
-    if (!decode_only) {
-        e->probe_phase = 0;
-    } else {
-        if (e->probe_phase == 0 && ++e->since_probe >= e->probe_every) e->probe_phase = 1;
-        if (e->probe_phase == 2) nt = e->nt_cur == 1 ? e->n_threads : 1;
-    }
-    e->nt_step = nt;
-    double t0 = tg_now();
+    /* the backend may tune itself (the CPU backend's thread count) on decode-only steps */
+    if (e->be->step_begin) e->be->step_begin(e->be, R, e->n_grp == 0);
     int nl = forward_rows(e);
-    double dt = tg_now() - t0;
-    if (decode_only && e->probe_phase == 1) {
-        e->ref_t = dt;
-        e->ref_rows = R;
-        e->probe_phase = 2;
-    } else if (decode_only && e->probe_phase == 2) {
-        if (R == e->ref_rows && dt < 0.8 * e->ref_t) {
-            e->nt_cur = nt;
-            e->probe_every = 32;
-        } else if (e->probe_every < 1024) {
-            e->probe_every *= 2; /* a settled choice is re-checked ever more rarely */
-        }
-        e->probe_phase = 0;
-        e->since_probe = 0;
-    }
+    if (e->be->step_end) e->be->step_end(e->be);
     for (int g = 0; g < e->n_grp; g++) {
         slot_t *sl = &e->slots[e->grp_slot[g]];
         sl->pos = sl->n_prompt;

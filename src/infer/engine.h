@@ -4,8 +4,8 @@
  * The public engine API (tg_engine_init/add/step/cancel, tg_sampling_params,
  * tg_token_event, tg_generate, tg_chat_format) is declared in truthgpt.h,
  * section "inference & chat"; this header holds what the engine's own files
- * share: the decode matrix-multiply kernels over repacked weights, the
- * sampler, and the streaming-text helper. Nothing here allocates during a
+ * share: the sampler and the streaming-text helper (the model's forward
+ * and its kernels live in src/model and src/kernels). Nothing here allocates during a
  * step: every buffer is passed in, sized at init.
  *
  * Dimension legend: M rows of a step (tokens of all slots), K input
@@ -18,38 +18,6 @@
 
 #include "core/core.h"
 #include "truthgpt.h"
-
-/* ------------------------------------------------------- packed weights
- * A weight W (K, N) in Hugging Face [in, out] layout, repacked once at init
- * into panels of TG_PANEL = 16 output columns (one AVX-512 register), each
- * panel's K rows contiguous, so every thread streams one contiguous range of
- * memory in decode (where reading the weights is the whole cost):
- *   fp32: panel p holds W[k][16p + j] at data[(p*K + k)*16 + j]
- *   bf16: pairs of rows interleaved for _mm512_dpbf16_ps:
- *         W[k][16p + j] at data[((p*K/2 + k/2)*16 + j)*2 + k%2]  (K even)
- * N is padded to a multiple of 16 with zero columns. */
-#define TG_PANEL 16
-typedef struct {
-    int K, N, Np;       /* Np = N rounded up to 16 */
-    tg_dtype dtype;
-    void *data;         /* float or uint16_t (bf16) panels */
-    const float *orig;  /* the fp32 (K, N) original when available (prefill GEMMs), else NULL */
-    int orig_transposed; /* orig is (N, K) (the tied LM head wte) */
-} tg_packed_weight;
-
-/* Packs W (K, N), or W^T when transposed (W given as (N, K)), into pw. */
-int tg_packed_weight_init(tg_packed_weight *pw, const float *W, int K, int N, int transposed, tg_dtype dtype);
-void tg_packed_weight_free(tg_packed_weight *pw);
-/* out (M, N; row stride ldo) = x (M, K) @ W + bias (bias may be NULL).
- * Threads split the panels; called outside a parallel region. For bf16 the
- * rows of x are rounded to bf16 into xb (M*K uint16 scratch), sums in fp32. */
-void tg_packed_matmul(float *out, int ldo, const float *x, const tg_packed_weight *W, const float *bias, int M,
-                      uint16_t *xb);
-/* The same on at most nt threads (0: all); results do not depend on nt. */
-void tg_packed_matmul_nt(float *out, int ldo, const float *x, const tg_packed_weight *W, const float *bias, int M,
-                         uint16_t *xb, int nt);
-/* Reference: plain loops in double over the original fp32 W (K, N). */
-void tg_matmul_ref(float *out, int ldo, const float *x, const float *W, const float *bias, int M, int K, int N);
 
 /* --------------------------------------------------------------- sampler */
 

@@ -312,17 +312,31 @@ int tg_checkpoint_tokenizer_path(const char *dir, char *out, size_t n) {
 
 /* --------------------------------------------------------- model load/save */
 
+/* A zeroed host buffer shaped like m's parameter memory (the model's memory
+ * may be a device's: files are read and written through host copies). */
+static float *host_params(const tg_model *m, const char *what) {
+    size_t bytes = tg_model_num_params(m) * sizeof(float);
+    float *p = tg_alloc(bytes, what);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
 int tg_model_load_weights(tg_model *m, const char *dir) {
     const tg_config *cfg = tg_model_config(m);
-    size_t count;
-    float *mem = tg_model_param_memory(m, &count);
+    float *mem = host_params(m, "model parameters (host copy)");
+    if (!mem) return TG_ERR_RUNTIME;
     int n;
     named_tensor *t = alloc_list(cfg, mem, &n);
-    if (!t) return TG_ERR_RUNTIME;
+    if (!t) {
+        tg_free(mem);
+        return TG_ERR_RUNTIME;
+    }
     char *path = tg_path_join(dir, "model.safetensors");
     int rc = read_tensors(path, t, n, "", 0);
+    if (rc == TG_OK) rc = tg_model_params_from_host(m, mem);
     free(path);
     free(t);
+    tg_free(mem);
     return rc;
 }
 
@@ -346,27 +360,34 @@ int tg_model_load(tg_model **out, const char *path) {
 int tg_model_save(tg_model *m, const char *dir) {
     const tg_config *cfg = tg_model_config(m);
     TG_TRY(write_config(cfg, dir));
-    size_t count;
-    float *mem = tg_model_param_memory(m, &count);
+    float *mem = host_params(m, "model parameters (host copy)");
+    if (!mem) return TG_ERR_RUNTIME;
+    int rc = tg_model_params_to_host(m, mem);
     int n;
-    named_tensor *t = alloc_list(cfg, mem, &n);
-    if (!t) return TG_ERR_RUNTIME;
+    named_tensor *t = rc == TG_OK ? alloc_list(cfg, mem, &n) : NULL;
+    if (!t) {
+        tg_free(mem);
+        return TG_ERR_RUNTIME;
+    }
     char *path = tg_path_join(dir, "model.safetensors");
-    int rc = write_tensors(path, t, n, "");
+    rc = write_tensors(path, t, n, "");
     free(path);
     free(t);
+    tg_free(mem);
     return rc;
 }
 
-int tg_checkpoint_load_optimizer(const char *dir, tg_model *m, float *m1, float *v2) {
+int tg_checkpoint_load_optimizer(const char *dir, tg_model *m) {
     const tg_config *cfg = tg_model_config(m);
-    size_t count;
-    tg_model_param_memory(m, &count);
-    memset(m1, 0, count * sizeof *m1);
-    memset(v2, 0, count * sizeof *v2);
+    float *m1 = host_params(m, "AdamW first moments (host copy)");
+    float *v2 = host_params(m, "AdamW second moments (host copy)");
     int n;
-    named_tensor *t = alloc_list(cfg, m1, &n);
-    if (!t) return TG_ERR_RUNTIME;
+    named_tensor *t = m1 && v2 ? alloc_list(cfg, m1, &n) : NULL;
+    if (!t) {
+        tg_free(m1);
+        tg_free(v2);
+        return TG_ERR_RUNTIME;
+    }
     char *path = tg_path_join(dir, "optimizer.safetensors");
     /* The moments must be bit-exact for a bitwise resume: F32 only. */
     int rc = read_tensors(path, t, n, "exp_avg.", 1);
@@ -374,8 +395,11 @@ int tg_checkpoint_load_optimizer(const char *dir, tg_model *m, float *m1, float 
         list_tensors(cfg, v2, t);
         rc = read_tensors(path, t, n, "exp_avg_sq.", 1);
     }
+    if (rc == TG_OK) rc = tg_model_optim_from_host(m, m1, v2);
     free(path);
     free(t);
+    tg_free(m1);
+    tg_free(v2);
     return rc;
 }
 
@@ -414,15 +438,23 @@ static int write_text(const char *dir, const char *name, const char *text) {
 static int fill_dir(const char *tmp, tg_model *m, const tg_checkpoint_extras *x) {
     TG_TRY(tg_model_save(m, tmp));
     if (!x) return TG_OK;
-    if (x->m1 && x->v2) {
+    if (x->optimizer) {
         const tg_config *cfg = tg_model_config(m);
         int n;
         named_tensor *t = calloc((size_t)(8 + 24 * cfg->n_layer), sizeof *t);
-        if (!t) return tg_error_set(TG_ERR_RUNTIME, "out of memory");
+        float *m1 = host_params(m, "AdamW first moments (host copy)");
+        float *v2 = host_params(m, "AdamW second moments (host copy)");
+        if (!t || !m1 || !v2) {
+            free(t);
+            tg_free(m1);
+            tg_free(v2);
+            return tg_error_set(TG_ERR_RUNTIME, "out of memory");
+        }
+        tg_model_optim_to_host(m, m1, v2);
         /* Both moments in one file: exp_avg.* then exp_avg_sq.*; the prefix
          * is folded into the names here. */
-        n = list_tensors(cfg, (float *)x->m1, t);
-        int n2 = list_tensors(cfg, (float *)x->v2, t + n);
+        n = list_tensors(cfg, m1, t);
+        int n2 = list_tensors(cfg, v2, t + n);
         for (int i = 0; i < n; i++) {
             char nm[96];
             snprintf(nm, sizeof nm, "%s", t[i].name);
@@ -434,6 +466,8 @@ static int fill_dir(const char *tmp, tg_model *m, const tg_checkpoint_extras *x)
         int rc = write_tensors(path, t, n + n2, "");
         free(path);
         free(t);
+        tg_free(m1);
+        tg_free(v2);
         TG_TRY(rc);
     }
     if (x->trainer_state_json) TG_TRY(write_text(tmp, "trainer_state.json", x->trainer_state_json));

@@ -4,16 +4,13 @@
  * semantics, and AdamW with torch.optim.AdamW's arithmetic (single-tensor
  * path of PyTorch 1.13: decay first, then the moments, bias-corrected step).
  * Weight decay applies only to 2-D weights and embeddings (tg_param_decays).
- * Elementwise loops are threaded with OpenMP; the norm is summed in double
- * per thread and combined in a fixed order, so it is deterministic for a
- * given thread count.
+ * The clipping and the update themselves run on the model's memory through
+ * its backend (tg_clip_grad_norm and tg_adamw_update in src/model/model.c);
+ * this file holds the schedule and the defaults.
  */
 #include <math.h>
 
 #include "core/core.h"
-
-/* Built with -fno-math-errno (CMakeLists.txt): sqrtf of a second moment is
- * never negative, and errno handling would keep the AdamW loop scalar. */
 
 tg_optim_params tg_optim_default_params(void) {
     tg_optim_params p = {
@@ -38,54 +35,4 @@ float tg_lr_at(const tg_optim_params *p, int step) {
     double frac = (double)(step - p->warmup) / span;
     if (frac > 1.0) frac = 1.0;
     return (float)(lo + 0.5 * (1.0 + cos(M_PI * frac)) * ((double)p->lr - lo));
-}
-
-float tg_clip_grad_norm(tg_model *m, float clip) {
-    size_t n;
-    float *g = tg_model_grad_memory(m, &n);
-    if (!g) return 0.0f;
-    double ss = 0.0;
-#pragma omp parallel for simd schedule(static) reduction(+ : ss)
-    for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
-    float norm = (float)sqrt(ss);
-    if (clip > 0.0f) {
-        float coef = clip / (norm + 1e-6f);
-        if (coef < 1.0f) {
-#pragma omp parallel for simd schedule(static)
-            for (size_t i = 0; i < n; i++) g[i] *= coef;
-        }
-    }
-    return norm;
-}
-
-void tg_adamw_update(tg_model *m, float *m1, float *v2, int t, float lr, const tg_optim_params *p) {
-    const tg_config *cfg = tg_model_config(m);
-    size_t n;
-    float *w = tg_model_param_memory(m, &n);
-    float *g = tg_model_grad_memory(m, NULL);
-    size_t sizes[TG_NUM_PARAM_TENSORS];
-    tg_param_sizes(cfg, sizes);
-    /* PyTorch computes the corrections in Python floats (double). */
-    double bc1 = 1.0 - pow((double)p->beta1, t);
-    double bc2_sqrt = sqrt(1.0 - pow((double)p->beta2, t));
-    float step_size = (float)(lr / bc1);
-    float b1 = p->beta1, b2 = p->beta2, eps = p->eps;
-    float one_b1 = 1.0f - b1, one_b2 = 1.0f - b2;
-    float bc2s = (float)bc2_sqrt;
-    size_t off = 0;
-    for (int k = 0; k < TG_NUM_PARAM_TENSORS; k++) {
-        float decay = tg_param_decays(k) ? 1.0f - lr * p->weight_decay : 1.0f;
-        float *wk = w + off, *gk = g + off, *mk = m1 + off, *vk = v2 + off;
-#pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < sizes[k]; i++) {
-            float gi = gk[i];
-            float mi = mk[i] * b1 + one_b1 * gi;
-            float vi = vk[i] * b2 + one_b2 * gi * gi;
-            mk[i] = mi;
-            vk[i] = vi;
-            float denom = sqrtf(vi) / bc2s + eps;
-            wk[i] = wk[i] * decay - step_size * (mi / denom);
-        }
-        off += sizes[k];
-    }
 }

@@ -353,13 +353,6 @@ int tg_sft_next_batch(void *ctx, int64_t k, tg_batch *out) {
 
 /* ------------------------------------------------------------ the model */
 
-static void param_list(tg_params *p, float *out[TG_NUM_PARAM_TENSORS]) {
-    float *l[TG_NUM_PARAM_TENSORS] = {p->wte,  p->wpe,      p->ln1w,     p->ln1b, p->qkvw, p->qkvb,
-                                      p->attprojw, p->attprojb, p->ln2w, p->ln2b, p->fcw,  p->fcb,
-                                      p->fcprojw,  p->fcprojb,  p->lnfw, p->lnfb};
-    memcpy(out, l, sizeof l);
-}
-
 int tg_sft_grow_vocab(tg_model **mp, int new_vocab, bool mean, uint64_t seed) {
     tg_model *old = *mp;
     tg_config cfg = *tg_model_config(old);
@@ -370,18 +363,30 @@ int tg_sft_grow_vocab(tg_model **mp, int new_vocab, bool mean, uint64_t seed) {
     TG_TRY(tg_config_validate(&cfg));
     tg_model *m;
     TG_TRY(tg_model_init(&m, &cfg));
-    float *src[TG_NUM_PARAM_TENSORS], *dst[TG_NUM_PARAM_TENSORS];
+    /* through host copies of both models' parameter memory (tensors in
+     * tg_params order; only wte's row count differs) */
+    float *src = tg_alloc(tg_model_num_params(old) * sizeof(float), "parameters (host copy)");
+    float *dst = tg_alloc(tg_model_num_params(m) * sizeof(float), "parameters (host copy)");
+    if (!src || !dst) {
+        tg_free(src);
+        tg_free(dst);
+        tg_model_free(m);
+        return TG_ERR_RUNTIME;
+    }
+    memset(dst, 0, tg_model_num_params(m) * sizeof(float));
+    tg_model_params_to_host(old, src);
     size_t sz_old[TG_NUM_PARAM_TENSORS], sz_new[TG_NUM_PARAM_TENSORS];
-    param_list(tg_model_params(old), src);
-    param_list(tg_model_params(m), dst);
     tg_param_sizes(tg_model_config(old), sz_old);
     tg_param_sizes(&cfg, sz_new);
+    size_t off_old = sz_old[0], off_new = sz_new[0];
     for (int i = 1; i < TG_NUM_PARAM_TENSORS; i++) {
         TG_ASSERT(sz_old[i] == sz_new[i]);
-        memcpy(dst[i], src[i], sz_old[i] * sizeof(float));
+        memcpy(dst + off_new, src + off_old, sz_old[i] * sizeof(float));
+        off_old += sz_old[i];
+        off_new += sz_new[i];
     }
-    memcpy(dst[0], src[0], (size_t)V0 * C * sizeof(float));
-    float *wte = dst[0];
+    memcpy(dst, src, (size_t)V0 * C * sizeof(float));
+    float *wte = dst;
     if (mean) { /* a new token starts as the average token: no logit jumps at step 0 */
         for (int c = 0; c < C; c++) {
             double s = 0;
@@ -393,6 +398,9 @@ int tg_sft_grow_vocab(tg_model **mp, int new_vocab, bool mean, uint64_t seed) {
         tg_rng_seed(&r, seed ^ 0x67726f77ull);
         for (size_t i = (size_t)V0 * C; i < (size_t)new_vocab * C; i++) wte[i] = 0.02f * tg_rng_normal(&r);
     }
+    tg_model_params_from_host(m, dst);
+    tg_free(src);
+    tg_free(dst);
     tg_model_free(old);
     *mp = m;
     return TG_OK;

@@ -96,8 +96,6 @@ tg_trainer_opts tg_trainer_default_opts(void) {
 typedef struct {
     const tg_trainer_opts *o;
     tg_model *m;
-    float *m1, *v2;       /* AdamW moments, laid out like the parameters */
-    size_t n_params;
     int64_t step, tokens;
     uint64_t rng[4];
     tg_point *train;      /* (steps) loss against tokens, for loss.svg */
@@ -226,7 +224,7 @@ static char *trainer_state_text(run_state *r) {
 static int save_checkpoint(run_state *r) {
     char *state = trainer_state_text(r);
     if (!state) return tg_error_set(TG_ERR_RUNTIME, "cannot serialise trainer_state.json");
-    tg_checkpoint_extras x = {r->m1, r->v2, state, r->o->manifest_json, r->o->tokenizer_path};
+    tg_checkpoint_extras x = {true, state, r->o->manifest_json, r->o->tokenizer_path};
     char dir[4096];
     int rc = tg_checkpoint_save(r->o->out_dir, r->step, r->m, &x, dir, sizeof dir);
     free(state);
@@ -284,7 +282,6 @@ int tg_trainer_run(tg_model *m, const tg_trainer_opts *o, const tg_trainer_resum
     r.o = o;
     r.m = m;
     r.last_loss = r.last_val = NAN;
-    tg_model_param_memory(m, &r.n_params);
     TG_TRY(tg_model_alloc_train(m, o->B, o->T, o->dtype));
     tg_optim_params opt = o->opt;
     opt.total_steps = (int)o->steps;
@@ -299,16 +296,12 @@ int tg_trainer_run(tg_model *m, const tg_trainer_opts *o, const tg_trainer_resum
         r.step = resume->step;
         r.tokens = resume->tokens;
         memcpy(r.rng, resume->rng, sizeof r.rng);
-        r.m1 = resume->m1;
-        r.v2 = resume->v2;
-        rc = metrics_restore(&r);
+        rc = metrics_restore(&r); /* the moments are in the model (tg_trainer_resume_state) */
     } else if (rc == TG_OK) {
         tg_rng g;
         tg_rng_seed(&g, o->seed);
         memcpy(r.rng, g.s, sizeof r.rng);
-        r.m1 = tg_alloc(r.n_params * sizeof(float), "AdamW first moments");
-        r.v2 = tg_alloc(r.n_params * sizeof(float), "AdamW second moments");
-        if (!r.m1 || !r.v2) rc = TG_ERR_RUNTIME;
+        tg_model_optim_reset(m); /* a fresh run starts from zero moments */
         /* A fresh run starts a fresh log. */
         if (rc == TG_OK) rc = tg_write_file_atomic(r.metrics_path, "", 0);
     }
@@ -357,7 +350,8 @@ int tg_trainer_run(tg_model *m, const tg_trainer_opts *o, const tg_trainer_resum
         if (rc != TG_OK) break;
         float norm = tg_clip_grad_norm(m, opt.grad_clip);
         float lr = tg_lr_at(&opt, (int)s);
-        tg_adamw_update(m, r.m1, r.v2, (int)(s + 1), lr, &opt);
+        rc = tg_adamw_update(m, (int)(s + 1), lr, &opt);
+        if (rc != TG_OK) break;
         double dt = tg_now() - t0;
         double loss = total > 0 ? loss_sum / total : NAN;
         int64_t step_tokens = 0;
@@ -412,10 +406,6 @@ int tg_trainer_run(tg_model *m, const tg_trainer_opts *o, const tg_trainer_resum
     }
     atomic_store(&g_in_loop, 0);
     if (r.metrics) fclose(r.metrics);
-    if (!resume) {
-        tg_free(r.m1);
-        tg_free(r.v2);
-    }
     free(batches);
     free(r.train);
     free(r.val);
@@ -429,15 +419,7 @@ int tg_trainer_run(tg_model *m, const tg_trainer_opts *o, const tg_trainer_resum
 int tg_trainer_resume_state(const char *dir, tg_model *m, tg_trainer_resume *r) {
     memset(r, 0, sizeof *r);
     TG_TRY(tg_model_load_weights(m, dir));
-    size_t n;
-    tg_model_param_memory(m, &n);
-    r->m1 = tg_alloc(n * sizeof(float), "AdamW first moments");
-    r->v2 = tg_alloc(n * sizeof(float), "AdamW second moments");
-    if (!r->m1 || !r->v2) {
-        tg_trainer_resume_free(r);
-        return TG_ERR_RUNTIME;
-    }
-    int rc = tg_checkpoint_load_optimizer(dir, m, r->m1, r->v2);
+    int rc = tg_checkpoint_load_optimizer(dir, m);
     char *path = tg_path_join(dir, "trainer_state.json");
     json_error_t jerr;
     json_t *s = rc == TG_OK ? json_load_file(path, 0, &jerr) : NULL;
@@ -466,7 +448,5 @@ int tg_trainer_resume_state(const char *dir, tg_model *m, tg_trainer_resume *r) 
 }
 
 void tg_trainer_resume_free(tg_trainer_resume *r) {
-    tg_free(r->m1);
-    tg_free(r->v2);
-    r->m1 = r->v2 = NULL;
+    (void)r; /* the moments live in the model now; kept for the callers' pairing */
 }

@@ -59,7 +59,6 @@ tg_trainer_opts tg_trainer_default_opts(void);
 typedef struct {
     int64_t step;       /* completed steps */
     int64_t tokens;     /* tokens seen (counted targets) */
-    float *m1, *v2;     /* AdamW moments (owned by the caller of run; tg_free) */
     uint64_t rng[4];
 } tg_trainer_resume;
 

@@ -21,9 +21,14 @@
 
 /* ------------------------------------------------------------ embedding */
 
+/* Threads only where there is work for them: a decode step's few rows run on
+ * the calling thread (a parallel region costs microseconds, far more when the
+ * cores are shared). Row-wise and elementwise results never depend on it. */
+#define PAR_MIN 65536
+
 void tg_encoder_forward(float *out, const int32_t *inp, const int32_t *pos, const float *wte, const float *wpe,
                         int B, int T, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PAR_MIN)
     for (int64_t bt = 0; bt < (int64_t)B * T; bt++) {
         int t = pos ? pos[bt] : (int)(bt % T);
         const float *we = wte + (size_t)inp[bt] * C;
@@ -56,7 +61,7 @@ void tg_encoder_backward(float *dwte, float *dwpe, const float *dout, const int3
 
 void tg_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                           const float *bias, size_t N, int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         const float *x = inp + n * C;
         float *o = out + n * C;
@@ -120,7 +125,7 @@ void tg_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
 /* ------------------------------------------------------------ GELU */
 
 void tg_gelu_forward(float *out, const float *inp, size_t N) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (N >= PAR_MIN)
     for (size_t i = 0; i < N; i++) out[i] = tg_gelu(inp[i]);
 }
 
@@ -209,4 +214,10 @@ void tg_crossentropy_backward_inplace(float *logits, const float *lse, const int
         x[targets[n]] -= g;
         for (int v = V; v < Vp; v++) x[v] = 0.0f;
     }
+}
+
+void tg_mask_padded_vocab(float *logits, size_t N, int V, int Vp) {
+#pragma omp parallel for schedule(static) if (N * (size_t)(Vp - V) >= PAR_MIN)
+    for (size_t i = 0; i < N; i++)
+        for (int v = V; v < Vp; v++) logits[i * Vp + v] = -INFINITY;
 }

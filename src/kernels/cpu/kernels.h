@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/backend.h"
+
 /* ---------------------------------------------------------- GEMM
  * C (M, N) = alpha op(A) op(B) + beta C, row-major, cblas_sgemm's contract
  * (op(A) is M x K, op(B) is K x N). fp32 goes through oneDNN's dnnl_sgemm
@@ -122,6 +124,17 @@ void tg_attention_forward_naive(float *out, float *att, const float *qkv, const 
 void tg_attention_backward_naive(float *dqkv, const float *dout, const float *qkv, const float *att,
                                  const int32_t *run_start, int B, int T, int C, int NH);
 
+/* ---------------------------------------------------------- KV-cached attention
+ * (attention_kv.c) The rows of one decode step against the KV cache: see
+ * tg_step_rows and the kv_store / attention_kv ops in kernels/backend.h.
+ * scratch holds tg_attention_kv_scratch_floats(max_ctx, threads) floats. */
+#define TG_ATT_QBLOCK 128 /* query rows per prefill attention block */
+void tg_kv_store(tg_kv_cache *kv, int l, const float *qkv, const tg_step_rows *rows);
+void tg_attention_kv(float *out, const float *qkv, const tg_kv_cache *kv, int l, const tg_step_rows *rows,
+                     float *scratch);
+size_t tg_attention_kv_scratch_floats(int max_ctx, int n_threads);
+void tg_attention_kv_naive(float *out, const float *qkv, const tg_kv_cache *kv, int l, const tg_step_rows *rows);
+
 /* ---------------------------------------------------------- softmax & loss
  * probs[n, v] = softmax(logits[n, :V])[v] for v < V, 0 for V <= v < Vp.
  * PyTorch: F.softmax(logits[..., :V], -1). (Inference helper.) */
@@ -140,5 +153,18 @@ double tg_crossentropy_forward(float *losses, float *lse, float *logits, const i
  *   dlogits[n, v] = scale * w[n] * (softmax[n, v] - [v == target[n]]), 0 for v >= V. */
 void tg_crossentropy_backward_inplace(float *logits, const float *lse, const int32_t *targets,
                                       const float *weights, float scale, size_t N, int V, int Vp);
+
+/* logits[n, v] = -inf for V <= v < Vp. */
+void tg_mask_padded_vocab(float *logits, size_t N, int V, int Vp);
+
+/* ---------------------------------------------------------- optimizer
+ * (optim_kernels.c) torch.optim.AdamW's single-tensor arithmetic over n
+ * values: w = w*decay - step_size * m/(sqrt(v)/bc2_sqrt + eps) after the
+ * moment updates; the squared L2 norm summed in double (deterministic for a
+ * thread count); x *= s. */
+void tg_adamw_kernel(float *w, const float *g, float *m1, float *v2, size_t n, float decay, float step_size,
+                     float beta1, float beta2, float bc2_sqrt, float eps);
+double tg_sum_squares(const float *x, size_t n);
+void tg_scale(float *x, float s, size_t n);
 
 #endif /* TG_KERNELS_CPU_H */

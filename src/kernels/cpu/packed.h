@@ -1,0 +1,44 @@
+/*
+ * packed.h — the CPU backend's inference matrix multiply over weights
+ * repacked once into panels (packed.c).
+ *
+ * A weight W (K, N) in Hugging Face [in, out] layout is repacked into panels
+ * of TG_PANEL = 16 output columns (one AVX-512 register), each panel's K rows
+ * contiguous, so every thread streams one contiguous range of memory in
+ * decode (where reading the weights is the whole cost):
+ *   fp32: panel p holds W[k][16p + j] at data[(p*K + k)*16 + j]
+ *   bf16: pairs of rows interleaved for _mm512_dpbf16_ps:
+ *         W[k][16p + j] at data[((p*K/2 + k/2)*16 + j)*2 + k%2]  (K even)
+ * N is padded to a multiple of 16 with zero columns.
+ *
+ * Dimension legend: M rows, K input channels, N output channels.
+ */
+#ifndef TG_KERNELS_CPU_PACKED_H
+#define TG_KERNELS_CPU_PACKED_H
+
+#include <stdint.h>
+
+#include "truthgpt.h"
+
+#define TG_PANEL 16
+typedef struct {
+    int K, N, Np;   /* Np = N rounded up to 16 */
+    tg_dtype dtype;
+    void *data;     /* float or uint16_t (bf16) panels */
+} tg_packed_weight;
+
+/* Packs W (K, N), or W^T when transposed (W given as (N, K)), into pw. */
+int tg_packed_weight_init(tg_packed_weight *pw, const float *W, int K, int N, int transposed, tg_dtype dtype);
+void tg_packed_weight_free(tg_packed_weight *pw);
+/* out (M, N; row stride ldo) = x (M, K) @ W + bias, plus res (same stride as
+ * out; may be out itself) when res is not NULL; bias may be NULL. Threads
+ * (at most nt; 0: all) split the panels and each row's sum runs in one fixed
+ * order, so results depend neither on M nor on nt. Called outside a parallel
+ * region. For bf16 the rows of x are rounded to bf16 into xb (M*K uint16
+ * scratch), sums in fp32. */
+void tg_packed_matmul(float *out, int ldo, const float *x, const tg_packed_weight *W, const float *bias,
+                      const float *res, int M, uint16_t *xb, int nt);
+/* Reference: plain loops in double over the original fp32 W (K, N). */
+void tg_matmul_ref(float *out, int ldo, const float *x, const float *W, const float *bias, int M, int K, int N);
+
+#endif /* TG_KERNELS_CPU_PACKED_H */
