@@ -18,6 +18,7 @@
 
 #include "infer/engine.h"
 #include "kernels/cpu/packed.h"
+#include "model/model.h"
 #include "test_util.h"
 
 #define MAXTOK 128
@@ -493,7 +494,69 @@ static void test_chatml(void) {
     CHECK(tg_chat_format(nocontent, 1, true, &s) == TG_ERR_INPUT);
 }
 
+/* One forward: the generation path (tg_model_forward_rows with the engine's
+ * inference weights and KV cache) and the training forward give the same
+ * logits, for a 200-token prompt (more than one 128-row prefill attention
+ * block) and for three decode steps after it. fp32: |a - b| <= 1e-5 (1 + |b|). */
+static void test_train_forward_equals_engine(void) {
+    tg_config cfg = {.n_layer = 2, .n_head = 4, .n_embd = 64, .n_ctx = 256, .vocab_size = 257, .ln_eps = 1e-5f,
+                     .eos_id = 256};
+    tg_model *m = NULL;
+    CHECK(tg_config_validate(&cfg) == TG_OK && tg_model_init(&m, &cfg) == TG_OK);
+    if (!m) return;
+    CHECK(tg_model_init_weights(m, 99) == TG_OK);
+    const int P = 200, D = 3, Vp = cfg.padded_vocab, V = cfg.vocab_size;
+    int32_t seq[203];
+    tg_rng r;
+    tg_rng_seed(&r, 3);
+    for (int i = 0; i < P + D; i++) seq[i] = (int32_t)(tg_rng_next(&r) % 256);
+    /* training forward over all P + D tokens */
+    CHECK(tg_model_alloc_train(m, 1, P + D, TG_DTYPE_FP32) == TG_OK);
+    tg_batch b = {.inputs = seq, .B = 1, .T = P + D};
+    CHECK(tg_model_forward(m, &b, NULL, NULL) == TG_OK);
+    float *ref = tg_test_logits(m, (size_t)P + D);
+    /* the generation path: one prefill of P rows, then D decode rows */
+    tg_model_weights w;
+    tg_kv_cache kv;
+    tg_rows_work work;
+    CHECK(tg_model_weights_init(m, &w, TG_DTYPE_FP32, true) == TG_OK);
+    CHECK(tg_model_kv_init(m, &kv, 2, 256) == TG_OK);
+    CHECK(tg_model_rows_init(m, &work, 256, 256, 256) == TG_OK);
+    int32_t pos[256], slot[256];
+    int out_rows[256], gs = 0, gl = P;
+    for (int i = 0; i < P; i++) pos[i] = i, slot[i] = 1, out_rows[i] = i;
+    tg_step_rows rows = {.tok = seq, .pos = pos, .slot = slot, .n = P, .n_prefill = P, .grp_start = &gs,
+                         .grp_len = &gl, .n_grp = 1};
+    float *got = malloc(sizeof(float) * (P + D) * Vp);
+    CHECK(tg_model_forward_rows(m, &w, &kv, &rows, out_rows, P, &work) == TG_OK);
+    tg_model_backend(m)->to_host(tg_model_backend(m), got, work.logits, sizeof(float) * P * Vp);
+    for (int d = 0; d < D; d++) {
+        int32_t t = seq[P + d], p = P + d, s1 = 1, o = 0;
+        tg_step_rows dr = {.tok = &t, .pos = &p, .slot = &s1, .n = 1, .n_prefill = 0};
+        CHECK(tg_model_forward_rows(m, &w, &kv, &dr, &o, 1, &work) == TG_OK);
+        tg_model_backend(m)->to_host(tg_model_backend(m), got + (size_t)(P + d) * Vp, work.logits,
+                                     sizeof(float) * Vp);
+    }
+    double mx = 0;
+    int bad = 0;
+    for (int i = 0; i < P + D; i++)
+        for (int v = 0; v < V; v++) {
+            double a = got[(size_t)i * Vp + v], e = ref[(size_t)i * Vp + v], err = fabs(a - e) / (1 + fabs(e));
+            if (err > mx) mx = err;
+            bad += !(err <= 1e-5);
+        }
+    printf("training forward vs generation path: %d positions, max err %.2e (tol 1e-5)\n", P + D, mx);
+    CHECK_EQ_INT(bad, 0);
+    free(got);
+    free(ref);
+    tg_model_rows_free(m, &work);
+    tg_model_kv_free(m, &kv);
+    tg_model_weights_free(m, &w);
+    tg_model_free(m);
+}
+
 int main(void) {
+    test_train_forward_equals_engine();
     test_packed_matmul();
     test_stream_text();
     test_chatml();
