@@ -362,13 +362,3 @@ int tg_backend_cpu_new(tg_backend **out) {
     *out = be;
     return TG_OK;
 }
-
-int tg_backend_new(tg_backend **out, const char *name) {
-    *out = NULL;
-    if (!name || !strcmp(name, "cpu")) return tg_backend_cpu_new(out);
-    return tg_error_set(TG_ERR_INPUT, "unknown backend '%s' (this build has: cpu)", name);
-}
-
-void tg_backend_free(tg_backend *be) {
-    if (be) be->destroy(be);
-}
