@@ -119,7 +119,7 @@ tg_params *tg_model_params(tg_model *m);
 tg_params *tg_model_grads(tg_model *m);          /* NULL before tg_model_alloc_train */
 float *tg_model_param_memory(tg_model *m, size_t *count);
 float *tg_model_grad_memory(tg_model *m, size_t *count);
-/* GPT-2 initialisation (DESIGN §3), reproducible from seed. */
+/* GPT-2 initialisation (docs/architecture.md "Model"), reproducible from seed. */
 void tg_model_init_weights(tg_model *m, uint64_t seed);
 /* Allocates gradients and activations for micro-batches up to (B, T), once,
  * before the first step. dtype chooses the matrix-multiply precision. */
@@ -151,7 +151,7 @@ typedef struct {
 } tg_optim_params;
 
 tg_optim_params tg_optim_default_params(void);
-/* Learning rate at step s (from 0), DESIGN §5. */
+/* Learning rate at step s (from 0), docs/architecture.md "Training contract". */
 float tg_lr_at(const tg_optim_params *p, int step);
 /* Global L2 norm of the gradients; scales them by min(1, clip/(norm+1e-6)) as
  * torch.nn.utils.clip_grad_norm_ does. Returns the norm before clipping. */
@@ -206,8 +206,8 @@ int tg_shard_writer_close(tg_shard_writer *w);
 /* Drops the temporary file without committing. Frees w. */
 void tg_shard_writer_abort(tg_shard_writer *w);
 
-/* A list of shards read as one stream (DESIGN §4): a directory's train-*.tok
- * (or all *.tok) in name order, or one file. */
+/* A list of shards read as one stream (docs/architecture.md "File formats"):
+ * a directory's train-*.tok (or all *.tok) in name order, or one file. */
 typedef struct {
     tg_shard *shards;
     int n_shards;
@@ -298,11 +298,11 @@ int tg_bpe_trainer_finish(tg_bpe_trainer *tr, int vocab_size, int verbose, tg_to
 /* ------------------------------------------------------ checkpoints & runs */
 /* (section owned by the training module) */
 
-/* A checkpoint is a Hugging Face GPT-2 directory (DESIGN §4): config.json,
- * model.safetensors, tokenizer.json, and for training optimizer.safetensors,
- * trainer_state.json and manifest.json. A run directory holds
- * checkpoint-STEP/ subdirectories; checkpoint-STEP.tmp/ is one being written
- * and never counts as complete. */
+/* A checkpoint is a Hugging Face GPT-2 directory
+ * (docs/architecture.md "File formats"): config.json, model.safetensors,
+ * tokenizer.json, and for training optimizer.safetensors, trainer_state.json
+ * and manifest.json. A run directory holds checkpoint-STEP/ subdirectories;
+ * checkpoint-STEP.tmp/ is one being written and never counts as complete. */
 
 /* Resolves a --model PATH into a checkpoint directory: PATH itself when it
  * holds config.json, otherwise PATH's newest complete checkpoint-STEP
@@ -471,10 +471,11 @@ int tg_generate(tg_engine *e, const int32_t *prompt, int n, const tg_sampling_pa
                 tg_token_callback cb, void *user, int32_t *out, int max_out, int *n_out,
                 tg_finish_reason *finish);
 
-/* ChatML (DESIGN §6): "<|im_start|>ROLE\nCONTENT<|im_end|>\n" per message, then
+/* ChatML (docs/architecture.md "Inference and chat"):
+ * "<|im_start|>ROLE\nCONTENT<|im_end|>\n" per message, then
  * "<|im_start|>assistant\n" when add_generation_prompt. Roles: system, user,
- * assistant. Returns TG_ERR_INPUT for another role or a NULL content; *out
- * is malloc'd (free()). */
+ * assistant. Returns TG_ERR_INPUT for another role or a NULL content; *out is
+ * malloc'd (free()). */
 typedef struct {
     const char *role;
     const char *content;

@@ -1,7 +1,8 @@
 /*
  * ingest.h — `truthgpt ingest`: posts (plain text, JSONL, X/Twitter and
- * Mastodon archives) into a clean, deduplicated corpus (DESIGN §1, §4):
- * CORPUS/train.jsonl, CORPUS/val.jsonl, CORPUS/stats.json.
+ * Mastodon archives) into a clean, deduplicated corpus
+ * (docs/architecture.md "Pipeline", "File formats"): CORPUS/train.jsonl,
+ * CORPUS/val.jsonl, CORPUS/stats.json.
  *
  * The first part is the API the CLI uses; the second the pieces the ingest
  * files share (readers, text clean-up, MinHash), kept out of truthgpt.h.

@@ -1,6 +1,7 @@
 /*
- * chat_template.c — the ChatML template of DESIGN §6, the exact bytes the
- * fine-tuning data and the server both use:
+ * chat_template.c — the ChatML template of
+ * docs/architecture.md "Inference and chat", the exact bytes the fine-tuning
+ * data and the server both use:
  *   <|im_start|>ROLE\nCONTENT<|im_end|>\n   for every message, then
  *   <|im_start|>assistant\n                 when a reply is to be generated.
  * Content is copied as is (no trimming): the template must give the same

@@ -62,8 +62,8 @@ struct tg_engine {
     int max_slots, max_ctx, max_rows, n_threads;
     /* Thread count of the per-token work, chosen by measurement: on a busy
      * machine an OpenMP barrier waits for a descheduled thread, and with ~60
-     * barriers a token two threads ran 7x slower than one here (load 8 on 2
-     * cores). Every probe_every decode-only steps, one step runs with the
+     * barriers a token two threads can run several times slower than one
+     * (bench/README.md). Every probe_every decode-only steps, one step runs with the
      * other count right after one with the current; a clearly faster one
      * (by 20%) is kept. Results never depend on the thread count. */
     int nt_cur, nt_step, adaptive, probe_every, since_probe, probe_phase, ref_rows;
@@ -242,8 +242,8 @@ static void attention(tg_engine *e, int l) {
 /* out (rows, N) = x (rows, K) @ W + b for all rows of the step, prefill and
  * decode together, through the packed kernel: each row's sum runs in one
  * fixed order whatever the other rows, so batching never changes a result.
- * (At 512 rows the kernel also ran ahead of OpenBLAS's sgemm here: 97 vs 88
- * GFLOP/s on one core.) */
+ * (It is not slower than OpenBLAS's sgemm at prefill sizes either:
+ * bench/README.md.) */
 static void matmul_rows(tg_engine *e, float *out, const float *x, const tg_packed_weight *W, const float *bias) {
     tg_packed_matmul_nt(out, W->N, x, W, bias, e->n_rows, e->xb, e->nt_step);
 }

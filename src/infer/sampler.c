@@ -1,7 +1,7 @@
 /*
- * sampler.c — picks the next token from a row of logits (DESIGN §6), and
- * the streaming-text helper that holds back incomplete UTF-8 and possible
- * stop-string starts.
+ * sampler.c — picks the next token from a row of logits
+ * (docs/architecture.md "Inference and chat"), and the streaming-text helper
+ * that holds back incomplete UTF-8 and possible stop-string starts.
  *
  * Order of the transforms (the Hugging Face / OpenAI order):
  *   1. penalties on the raw logits, OpenAI semantics over the tokens this

@@ -76,13 +76,14 @@ static int encode_append(tg_serve_model *m, const char *text, size_t len, int32_
     return rc;
 }
 
-/* ChatML (DESIGN §6). With the chat tokens in the vocabulary, the markers
- * become their ids and each "ROLE\nCONTENT" is encoded as plain text, so a
- * user who types "<|im_start|>" gets those characters, not the marker (no
- * prompt injection through special tokens). This matches encoding the whole
- * template with specials allowed, because the tokenizer splits the text at
- * special tokens before anything else. Without the chat tokens (a model
- * that was only pretrained), the template is encoded as plain text. */
+/* ChatML (docs/architecture.md "Inference and chat"). With the chat tokens in
+ * the vocabulary, the markers become their ids and each "ROLE\nCONTENT" is
+ * encoded as plain text, so a user who types "<|im_start|>" gets those
+ * characters, not the marker (no prompt injection through special tokens).
+ * This matches encoding the whole template with specials allowed, because the
+ * tokenizer splits the text at special tokens before anything else. Without
+ * the chat tokens (a model that was only pretrained), the template is encoded
+ * as plain text. */
 static int encode_chat(void *ctx, const char *const *roles, const char *const *contents, int n, int32_t **out) {
     tg_serve_model *m = ctx;
     int32_t *buf = NULL;

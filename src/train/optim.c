@@ -1,12 +1,12 @@
 /*
- * optim.c — the optimizer of DESIGN §5: warm-up + cosine learning-rate
- * schedule, global-norm gradient clipping with torch.nn.utils.clip_grad_norm_
- * semantics, and AdamW with torch.optim.AdamW's arithmetic (single-tensor
- * path of PyTorch 1.13: decay first, then the moments, bias-corrected step).
- * Weight decay applies only to 2-D weights and embeddings (tg_param_decays).
- * Elementwise loops are threaded with OpenMP; the norm is summed in double
- * per thread and combined in a fixed order, so it is deterministic for a
- * given thread count.
+ * optim.c — the optimizer of docs/architecture.md "Training contract":
+ * warm-up + cosine learning-rate schedule, global-norm gradient clipping with
+ * torch.nn.utils.clip_grad_norm_ semantics, and AdamW with
+ * torch.optim.AdamW's arithmetic (single-tensor path of PyTorch 1.13: decay
+ * first, then the moments, bias-corrected step). Weight decay applies only to
+ * 2-D weights and embeddings (tg_param_decays). Elementwise loops are
+ * threaded with OpenMP; the norm is summed in double per thread and combined
+ * in a fixed order, so it is deterministic for a given thread count.
  */
 #include <math.h>
 
