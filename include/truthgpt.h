@@ -481,6 +481,26 @@ typedef struct {
     const char *content;
 } tg_chat_message;
 int tg_chat_format(const tg_chat_message *msgs, int n, bool add_generation_prompt, char **out);
+/* The token ids of a ChatML conversation: the one builder that fine-tuning
+ * (src/train/sft.c), sample/chat (tg_infer_encode_chat) and the server use,
+ * so a model is prompted with exactly the tokens it was trained on. Each
+ * message is
+ *     im_start  enc("ROLE\n")  enc(CONTENT)  im_end  enc("\n")
+ * and add_generation_prompt appends im_start enc("assistant\n"). enc()
+ * encodes plain text with tok (special-token names typed in a message stay
+ * text, so no one can forge a marker) or, when tok is NULL, as one id a byte
+ * (the byte-level vocabulary). The role header and the content are two
+ * pieces, so a reply's tokens start exactly where generation starts after
+ * the prompt. A marker id < 0 (a model without chat tokens) is encoded as
+ * its text instead. spans (n entries, may be NULL) receives where each
+ * message's content lies in the ids: [begin, end), with its im_end at end
+ * when that id is >= 0. Roles and contents are checked as tg_chat_format
+ * checks them (TG_ERR_INPUT); *ids is malloc'd. */
+typedef struct {
+    size_t begin, end;
+} tg_chat_span;
+int tg_chat_encode(const tg_tokenizer *tok, int32_t im_start, int32_t im_end, const tg_chat_message *msgs, int n,
+                   bool add_generation_prompt, int32_t **ids, size_t *n_ids, tg_chat_span *spans);
 
 #ifdef __cplusplus
 }
