@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """train_pytorch.py - the PyTorch anchor for `truthgpt bench train`.
 
-Trains the same GPT-2 as truthgpt (DESIGN.md section 3: pre-LayerNorm, learned
-positions, fused QKV, causal attention, GELU tanh, 4x MLP, final LayerNorm,
-LM head tied to the token embedding; same presets, B, T, vocabulary; AdamW
+Trains the same GPT-2 as truthgpt (docs/architecture.md "Model":
+pre-LayerNorm, learned positions, fused QKV, causal attention, GELU tanh,
+4x MLP, final LayerNorm, LM head tied to the token embedding; same presets, B, T, vocabulary; AdamW
 betas (0.9, 0.95), weight decay 0.1 on 2-D tensors, clip 1.0) on synthetic
 tokens, in fp32 or bf16 autocast, and prints tokens/s and a JSON line.
 

@@ -167,7 +167,7 @@ typedef struct {
 } tg_optim_params;
 
 tg_optim_params tg_optim_default_params(void);
-/* Learning rate at step s (from 0), DESIGN §5. */
+/* Learning rate at step s (from 0), docs/architecture.md "Training contract". */
 float tg_lr_at(const tg_optim_params *p, int step);
 /* Global L2 norm of the gradients; scales them by min(1, clip/(norm+1e-6)) as
  * torch.nn.utils.clip_grad_norm_ does. Returns the norm before clipping. */
@@ -222,8 +222,8 @@ int tg_shard_writer_close(tg_shard_writer *w);
 /* Drops the temporary file without committing. Frees w. */
 void tg_shard_writer_abort(tg_shard_writer *w);
 
-/* A list of shards read as one stream (DESIGN §4): a directory's train-*.tok
- * (or all *.tok) in name order, or one file. */
+/* A list of shards read as one stream (docs/architecture.md "File formats"):
+ * a directory's train-*.tok (or all *.tok) in name order, or one file. */
 typedef struct {
     tg_shard *shards;
     int n_shards;
@@ -314,11 +314,11 @@ int tg_bpe_trainer_finish(tg_bpe_trainer *tr, int vocab_size, int verbose, tg_to
 /* ------------------------------------------------------ checkpoints & runs */
 /* (section owned by the training module) */
 
-/* A checkpoint is a Hugging Face GPT-2 directory (DESIGN §4): config.json,
- * model.safetensors, tokenizer.json, and for training optimizer.safetensors,
- * trainer_state.json and manifest.json. A run directory holds
- * checkpoint-STEP/ subdirectories; checkpoint-STEP.tmp/ is one being written
- * and never counts as complete. */
+/* A checkpoint is a Hugging Face GPT-2 directory
+ * (docs/architecture.md "File formats"): config.json, model.safetensors,
+ * tokenizer.json, and for training optimizer.safetensors, trainer_state.json
+ * and manifest.json. A run directory holds checkpoint-STEP/ subdirectories;
+ * checkpoint-STEP.tmp/ is one being written and never counts as complete. */
 
 /* Resolves a --model PATH into a checkpoint directory: PATH itself when it
  * holds config.json, otherwise PATH's newest complete checkpoint-STEP
@@ -487,15 +487,36 @@ int tg_generate(tg_engine *e, const int32_t *prompt, int n, const tg_sampling_pa
                 tg_token_callback cb, void *user, int32_t *out, int max_out, int *n_out,
                 tg_finish_reason *finish);
 
-/* ChatML (DESIGN §6): "<|im_start|>ROLE\nCONTENT<|im_end|>\n" per message, then
+/* ChatML (docs/architecture.md "Inference and chat"):
+ * "<|im_start|>ROLE\nCONTENT<|im_end|>\n" per message, then
  * "<|im_start|>assistant\n" when add_generation_prompt. Roles: system, user,
- * assistant. Returns TG_ERR_INPUT for another role or a NULL content; *out
- * is malloc'd (free()). */
+ * assistant. Returns TG_ERR_INPUT for another role or a NULL content; *out is
+ * malloc'd (free()). */
 typedef struct {
     const char *role;
     const char *content;
 } tg_chat_message;
 int tg_chat_format(const tg_chat_message *msgs, int n, bool add_generation_prompt, char **out);
+/* The token ids of a ChatML conversation: the one builder that fine-tuning
+ * (src/train/sft.c), sample/chat (tg_infer_encode_chat) and the server use,
+ * so a model is prompted with exactly the tokens it was trained on. Each
+ * message is
+ *     im_start  enc("ROLE\n")  enc(CONTENT)  im_end  enc("\n")
+ * and add_generation_prompt appends im_start enc("assistant\n"). enc()
+ * encodes plain text with tok (special-token names typed in a message stay
+ * text, so no one can forge a marker) or, when tok is NULL, as one id a byte
+ * (the byte-level vocabulary). The role header and the content are two
+ * pieces, so a reply's tokens start exactly where generation starts after
+ * the prompt. A marker id < 0 (a model without chat tokens) is encoded as
+ * its text instead. spans (n entries, may be NULL) receives where each
+ * message's content lies in the ids: [begin, end), with its im_end at end
+ * when that id is >= 0. Roles and contents are checked as tg_chat_format
+ * checks them (TG_ERR_INPUT); *ids is malloc'd. */
+typedef struct {
+    size_t begin, end;
+} tg_chat_span;
+int tg_chat_encode(const tg_tokenizer *tok, int32_t im_start, int32_t im_end, const tg_chat_message *msgs, int n,
+                   bool add_generation_prompt, int32_t **ids, size_t *n_ids, tg_chat_span *spans);
 
 #ifdef __cplusplus
 }

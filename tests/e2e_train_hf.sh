@@ -56,7 +56,8 @@ for k in w:
     assert ('exp_avg.' + k) in opt and ('exp_avg_sq.' + k) in opt, k
     assert opt['exp_avg_sq.' + k].min() >= 0
 
-# First micro-batch of the shard, DESIGN §5: B rows of T, targets shifted.
+# First micro-batch of the shard (docs/architecture.md "Training contract"):
+# B rows of T, targets shifted.
 raw = open(shard, 'rb').read()
 B, T = 3, 32
 # Shard header (src/data/shard.c): magic, version, bytes per token (u32 at 8),

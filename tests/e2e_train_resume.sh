@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# e2e_train_resume.sh — reproducibility of `truthgpt train` (DESIGN §5):
+# e2e_train_resume.sh — reproducibility of `truthgpt train`
+# (docs/architecture.md "Training contract"):
 #  - the same seed twice gives identical metrics (loss and grad norm of every
 #    step, every val_loss) and bit-identical weights;
 #  - N steps straight vs a run killed with kill -9 in its second half after

@@ -171,12 +171,12 @@ static void test_clean(void) {
 
     int64_t bad = 0;
     const char *inv = "ab\xff" "cd\xc0\xaf" "e\xed\xa0\x80" "f\xe2\x82";
-    n = tg_clean_utf8_fix(inv, strlen(inv), out, &bad);
+    n = tg_utf8_sanitize(inv, strlen(inv), out, 3 * strlen(inv), &bad);
     out[n] = 0;
     CHECK_STR(out, "ab\xef\xbf\xbd" "cd\xef\xbf\xbd\xef\xbf\xbd" "e\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
                    "f\xef\xbf\xbd\xef\xbf\xbd");
     CHECK_EQ_INT(bad, 8);
-    CHECK_EQ_INT(tg_clean_utf8_prefix("h\xc3\xa9llo \xf0\x9f\x98\x80", 11), 11);
+    CHECK_EQ_INT(tg_utf8_valid_prefix((const uint8_t *)"h\xc3\xa9llo \xf0\x9f\x98\x80", 11), 11);
 
     const char *html = "<p>Hello &amp; welcome!<br>Line two<br/>three</p><p>Para <a href=\"https://example.com/x\" "
                        "rel=\"nofollow\"><span class=\"invisible\">https://</span><span class=\"\">example.com/x</span>"
@@ -205,13 +205,13 @@ static void test_clean_fuzz(void) {
         size_t n = tg_rng_next(&rng) % 300;
         for (size_t i = 0; i < n; i++) in[i] = (char)alpha[tg_rng_next(&rng) % (sizeof alpha - 1)];
         int64_t inv = 0;
-        size_t fl = tg_clean_utf8_fix(in, n, fixed, &inv);
+        size_t fl = tg_utf8_sanitize(in, n, fixed, 3 * n, &inv);
         bad_len += fl > 3 * n;
-        bad_utf8 += tg_clean_utf8_prefix(fixed, fl) != fl;
+        bad_utf8 += tg_utf8_valid_prefix((const uint8_t *)fixed, fl) != fl;
         tg_clean_counts c = {0, 0, 0};
         size_t cl = tg_clean_text(fixed, fl, out, &c);
         bad_len += cl > fl;
-        bad_utf8 += tg_clean_utf8_prefix(out, cl) != cl;
+        bad_utf8 += tg_utf8_valid_prefix((const uint8_t *)out, cl) != cl;
         size_t hl = tg_html_to_text(fixed, fl, out);
         bad_len += hl > fl;
         size_t ul = tg_html_unescape(fixed, fl, out);

@@ -1,11 +1,12 @@
 /*
- * test_loader.c — the pretraining data order of DESIGN §5: micro-batch k
- * reads tokens [k*B*T, k*B*T + B*T + 1) of the concatenated shards (checked
- * token by token against an independent reading of the stream, across the
- * shard boundary and the wrap at the end); accumulation slices A=2 hold two
- * batches at once and equal the one-at-a-time batches of the same k; the
- * shuffle is a bijection of the windows in every epoch, reproducible from
- * the seed and different across seeds and epochs.
+ * test_loader.c — the pretraining data order of
+ * docs/architecture.md "Training contract": micro-batch k reads tokens
+ * [k*B*T, k*B*T + B*T + 1) of the concatenated shards (checked token by token
+ * against an independent reading of the stream, across the shard boundary and
+ * the wrap at the end); accumulation slices A=2 hold two batches at once and
+ * equal the one-at-a-time batches of the same k; the shuffle is a bijection
+ * of the windows in every epoch, reproducible from the seed and different
+ * across seeds and epochs.
  */
 #include <stdio.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /*
  * cmd_eval.c — `truthgpt eval`: mean cross-entropy (and perplexity) of a
- * model over the first N sequential micro-batches of token shards (DESIGN
- * §1, §5 data order with the shuffle off), the same computation the trainer
- * logs as val_loss.
+ * model over the first N sequential micro-batches of token shards (the data
+ * order of docs/architecture.md "Training contract" with the shuffle off),
+ * the same computation the trainer logs as val_loss.
  */
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,8 @@
 /*
  * cmd_serve.c — `truthgpt serve`: an OpenAI-compatible HTTP API and a web
- * chat page over a checkpoint (DESIGN §7). The server itself is src/serve;
- * this file parses the flags and turns the outcome into an exit status.
+ * chat page over a checkpoint (docs/architecture.md "Server layering"). The
+ * server itself is src/serve; this file parses the flags and turns the
+ * outcome into an exit status.
  */
 #include <stdio.h>
 

@@ -1,19 +1,20 @@
 /*
  * cmd_tokenize.c — `truthgpt tokenize`: corpus -> token shards.
  *
- * `tokenize CORPUS --tokenizer PATH --out DIR` (DESIGN §1): CORPUS is an
- * ingest directory (train.jsonl, val.jsonl) or a JSONL file of {"text"}
- * lines. It streams: a chunk of documents is read, encoded in parallel (one
- * encoder with its word cache per thread), then written in order, each
- * document preceded by <|endoftext|>, into DIR/train-NNNNNN.tok (and
- * val-NNNNNN.tok) of at most --shard-tokens tokens. Special-token text
- * inside a document stays text (a post cannot forge <|endoftext|>). The
- * tokenizer is copied to DIR/tokenizer.json and its SHA-256 goes into every
- * shard header.
+ * `tokenize CORPUS --tokenizer PATH --out DIR`
+ * (docs/architecture.md "Pipeline"): CORPUS is an ingest directory
+ * (train.jsonl, val.jsonl) or a JSONL file of {"text"} lines. It streams: a
+ * chunk of documents is read, encoded in parallel (one encoder with its word
+ * cache per thread), then written in order, each document preceded by
+ * <|endoftext|>, into DIR/train-NNNNNN.tok (and val-NNNNNN.tok) of at most
+ * --shard-tokens tokens. Special-token text inside a document stays text (a
+ * post cannot forge <|endoftext|>). The tokenizer is copied to
+ * DIR/tokenizer.json and its SHA-256 goes into every shard header.
  *
- * `--bytes FILE...` makes byte-level shards without a tokenizer (DESIGN §1):
- * ids 0-255 are bytes, 256 is <|endoftext|>, vocabulary 257, each FILE one
- * document preceded by <|endoftext|>.
+ * `--bytes FILE...` makes byte-level shards without a tokenizer
+ * (docs/architecture.md "Pipeline"): ids 0-255 are bytes, 256 is
+ * <|endoftext|>, vocabulary 257, each FILE one document preceded by
+ * <|endoftext|>.
  */
 #include <errno.h>
 #include <glob.h>

@@ -1,9 +1,10 @@
 /*
  * cmd_train.c — `truthgpt train`: pretrain a GPT-2 model on token shards
- * (DESIGN §1, §5). This file turns flags into a model and a tg_trainer_opts,
- * checks every input before anything is written (a bad flag, shard or
- * checkpoint exits 2 and leaves --out untouched), builds the manifest
- * (provenance), and hands over to the shared loop in src/train/trainer.c.
+ * (docs/architecture.md "Pipeline", "Training contract"). This file turns
+ * flags into a model and a tg_trainer_opts, checks every input before
+ * anything is written (a bad flag, shard or checkpoint exits 2 and leaves
+ * --out untouched), builds the manifest (provenance), and hands over to the
+ * shared loop in src/train/trainer.c.
  *
  * --resume: hyperparameters not given on the command line come from the
  * newest checkpoint's trainer_state.json, the model from its config.json.
@@ -83,7 +84,8 @@ static int check_flags(const train_flags *f) {
     return TG_OK;
 }
 
-/* tokenizer.json beside the shards (DESIGN §1: `tokenize` puts it there). */
+/* tokenizer.json beside the shards (`tokenize` puts it there,
+ * docs/architecture.md "Pipeline"). */
 static char *find_tokenizer(const char *data) {
     char *dir;
     if (tg_path_is_dir(data)) dir = strdup(data);

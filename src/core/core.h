@@ -1,7 +1,8 @@
 /*
  * core.h — internal helpers shared by every module: check macros, aligned
  * allocation, timing, logging, a seeded RNG, file-system helpers (atomic
- * writes, mkdir -p), SHA-256, and a terminal progress line.
+ * writes, mkdir -p), SHA-256, UTF-8 validation, and a terminal progress
+ * line.
  *
  * Library code reports failures through tg_error_set (truthgpt.h) and returns
  * a status; nothing here calls exit().
@@ -103,6 +104,27 @@ void tg_sha256(const void *data, size_t len, uint8_t out[32]);
 int tg_sha256_file(const char *path, uint8_t out[32]);
 void tg_hex(const uint8_t *bytes, size_t n, char *out /* 2n+1 */);
 uint64_t tg_hash64(const void *data, size_t len, uint64_t seed); /* fast non-crypto */
+
+/* ------------------------------------------------------------------ UTF-8 */
+/* The one UTF-8 validator (utf8.c): well-formed means Unicode's table 3-7
+ * (no overlong forms, no surrogates, nothing above U+10FFFF). */
+
+/* The sequence at s[0..n): its length 1-4 when complete and valid (*cp, may
+ * be NULL, gets the code point); 0 when the n bytes are a valid start cut
+ * short (n == 0 included); -1 when invalid. */
+int tg_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp);
+/* Bytes of the longest valid prefix of s[0..n): n when all of it is valid. */
+size_t tg_utf8_valid_prefix(const uint8_t *s, size_t n);
+/* Copies in[0..n) to out (cap bytes; 3n always suffices) with every byte
+ * that is not part of a valid sequence replaced by U+FFFD, adding their
+ * count to *n_invalid (may be NULL). Stops before a piece that does not fit.
+ * Returns the bytes written; out is not NUL-terminated. */
+size_t tg_utf8_sanitize(const char *in, size_t n, char *out, size_t cap, int64_t *n_invalid);
+/* Bytes at the end of s[0..n) that are a valid but incomplete sequence (0-3):
+ * what a stream holds back until the next bytes complete it. */
+size_t tg_utf8_incomplete_tail(const uint8_t *s, size_t n);
+/* Writes cp (<= U+10FFFF) as UTF-8 to out (4 bytes room); returns its length. */
+size_t tg_utf8_encode(uint32_t cp, char *out);
 
 /* -------------------------------------------------------------- progress */
 

@@ -1,7 +1,8 @@
 /*
  * fs.c — file-system helpers: mkdir -p, whole-file reads, and atomic writes
  * (temporary name, fsync, rename, fsync of the directory) so that a crash
- * never leaves a half-written file under its real name (DESIGN §4).
+ * never leaves a half-written file under its real name
+ * (docs/architecture.md "File formats").
  */
 #include <errno.h>
 #include <fcntl.h>

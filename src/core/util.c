@@ -28,8 +28,8 @@ void *tg_alloc(size_t bytes, const char *what) {
 
 void tg_free(void *p) { free(p); }
 
-/* (On 4 KB pages, first-touch faults took 14% of an ingest run with
- * near-duplicates on: 125 MB of index.) */
+/* Huge pages because on 4 KB pages the first-touch faults of a large table
+ * are a visible part of an ingest run (bench/README.md). */
 void *tg_big_zalloc(size_t n) {
     if (n < TG_BIG_BYTES) return calloc(1, n);
     void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

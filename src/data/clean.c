@@ -12,106 +12,8 @@
  */
 #include <string.h>
 
+#include "core/core.h"
 #include "data/ingest.h"
-
-/* Length of the valid UTF-8 sequence starting at s (1-4), or 0 if the bytes
- * there are not one (overlong forms, surrogates and > U+10FFFF are invalid,
- * as in the Unicode standard's table 3-7). */
-static size_t utf8_seq_len(const unsigned char *s, size_t n, uint32_t *cp) {
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        if (n < 2 || (s[1] & 0xC0) != 0x80) return 0;
-        *cp = ((uint32_t)(c & 0x1F) << 6) | (s[1] & 0x3F);
-        return 2;
-    }
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
-        if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
-        if (c == 0xED && s[1] > 0x9F) return 0; /* surrogate */
-        *cp = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
-        if (c == 0xF0 && s[1] < 0x90) return 0; /* overlong */
-        if (c == 0xF4 && s[1] > 0x8F) return 0; /* > U+10FFFF */
-        *cp = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) | ((uint32_t)(s[2] & 0x3F) << 6) |
-              (s[3] & 0x3F);
-        return 4;
-    }
-    return 0;
-}
-
-size_t tg_clean_utf8_prefix(const char *in, size_t n) {
-    const unsigned char *s = (const unsigned char *)in;
-    size_t i = 0;
-    while (i < n) {
-        /* ASCII fast path, 8 bytes at a time: most posts are mostly ASCII. */
-        while (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w & 0x8080808080808080ULL) break;
-            i += 8;
-        }
-        if (i >= n) break;
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        uint32_t cp;
-        size_t k = utf8_seq_len(s + i, n - i, &cp);
-        if (!k) return i;
-        i += k;
-    }
-    return n;
-}
-
-size_t tg_clean_utf8_encode(uint32_t cp, char *out) {
-    unsigned char *o = (unsigned char *)out;
-    if (cp < 0x80) {
-        o[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (unsigned char)(0xC0 | (cp >> 6));
-        o[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xE0 | (cp >> 12));
-        o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xF0 | (cp >> 18));
-    o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-size_t tg_clean_utf8_fix(const char *in, size_t n, char *out, int64_t *n_invalid) {
-    const unsigned char *s = (const unsigned char *)in;
-    size_t i = 0, o = 0;
-    while (i < n) {
-        size_t v = tg_clean_utf8_prefix(in + i, n - i);
-        memcpy(out + o, in + i, v);
-        o += v;
-        i += v;
-        if (i >= n) break;
-        /* One U+FFFD per invalid byte: simple and what the counts promise. */
-        (void)s;
-        memcpy(out + o, "\xEF\xBF\xBD", 3);
-        o += 3;
-        i++;
-        (*n_invalid)++;
-    }
-    return o;
-}
 
 /* Skips a terminal escape sequence starting at s[0] == ESC; returns its
  * length. CSI (ESC [ params final), OSC (ESC ] ... BEL or ESC \), and the
@@ -187,7 +89,8 @@ size_t tg_clean_text(const char *in, size_t n, char *out, tg_clean_counts *c) {
             continue;
         }
         uint32_t cp;
-        size_t k = utf8_seq_len(s + i, n - i, &cp);
+        int dk = tg_utf8_decode(s + i, n - i, &cp);
+        size_t k = dk > 0 ? (size_t)dk : 0;
         if (!k) { /* callers pass repaired UTF-8; be safe anyway */
             i++;
             c->controls++;
@@ -284,7 +187,7 @@ static size_t decode_entity(const char *s, size_t n, char *out, size_t *wrote) {
         }
         if (!digits || i >= n || s[i] != ';') return 0;
         if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
-        *wrote = tg_clean_utf8_encode(cp, out);
+        *wrote = tg_utf8_encode(cp, out);
         return i + 1;
     }
     size_t j = i;
@@ -293,7 +196,7 @@ static size_t decode_entity(const char *s, size_t n, char *out, size_t *wrote) {
     for (const entity *e = ENTITIES; e->name; e++) {
         if (strlen(e->name) == j - i && memcmp(e->name, s + i, j - i) == 0) {
             /* &nbsp; becomes a plain space: it is layout, not content. */
-            *wrote = e->cp == 0xA0 ? (out[0] = ' ', 1) : tg_clean_utf8_encode(e->cp, out);
+            *wrote = e->cp == 0xA0 ? (out[0] = ' ', 1) : tg_utf8_encode(e->cp, out);
             return j + 1;
         }
     }

@@ -241,14 +241,14 @@ static void process_item(tg_ingest *g, int batch, item *it, uint64_t *keys) {
 #endif
 
     it->drop = -1;
-    if (tg_clean_utf8_prefix(raw, n) < n) {
+    if (tg_utf8_valid_prefix((const uint8_t *)raw, n) < n) {
         fixed = malloc(3 * n + 1);
         if (!fixed) {
             it->drop = TG_DROP_malformed;
             it->err = fmt_err("out of memory");
             return;
         }
-        tlen = tg_clean_utf8_fix(raw, n, fixed, &it->invalid);
+        tlen = tg_utf8_sanitize(raw, n, fixed, 3 * n, &it->invalid);
         text = fixed;
     }
     if (it->kind == TG_ITEM_JSONL) {

@@ -1,7 +1,8 @@
 /*
  * ingest.h — `truthgpt ingest`: posts (plain text, JSONL, X/Twitter and
- * Mastodon archives) into a clean, deduplicated corpus (DESIGN §1, §4):
- * CORPUS/train.jsonl, CORPUS/val.jsonl, CORPUS/stats.json.
+ * Mastodon archives) into a clean, deduplicated corpus
+ * (docs/architecture.md "Pipeline", "File formats"): CORPUS/train.jsonl,
+ * CORPUS/val.jsonl, CORPUS/stats.json.
  *
  * The first part is the API the CLI uses; the second the pieces the ingest
  * files share (readers, text clean-up, MinHash), kept out of truthgpt.h.
@@ -86,12 +87,7 @@ typedef struct {
     int64_t escapes, controls; /* removed */
     int64_t chars;             /* code points in the result */
 } tg_clean_counts;
-/* Bytes of the longest valid UTF-8 prefix of in. */
-size_t tg_clean_utf8_prefix(const char *in, size_t n);
-/* Copies in to out replacing each invalid byte by U+FFFD (out needs 3n
- * bytes); adds the replacements to *n_invalid. Returns out's length. */
-size_t tg_clean_utf8_fix(const char *in, size_t n, char *out, int64_t *n_invalid);
-size_t tg_clean_utf8_encode(uint32_t cp, char *out);
+/* (UTF-8 validation and repair: tg_utf8_* in core/core.h.) */
 /* Valid UTF-8 in -> out (n bytes suffice): removes terminal escape
  * sequences and control characters other than \n and \t, turns CRLF/CR into
  * LF, drops trailing spaces of lines and blank edges. Returns the length. */

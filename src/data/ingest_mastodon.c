@@ -13,11 +13,11 @@
 
 int tg_ingest_read_mastodon(tg_ingest *g, int source, char *data, size_t len) {
     char *fixed = NULL;
-    if (tg_clean_utf8_prefix(data, len) < len) {
+    if (tg_utf8_valid_prefix((const uint8_t *)data, len) < len) {
         int64_t bad = 0;
         fixed = malloc(3 * len + 1);
         if (!fixed) return tg_error_set(TG_ERR_RUNTIME, "out of memory repairing UTF-8");
-        len = tg_clean_utf8_fix(data, len, fixed, &bad);
+        len = tg_utf8_sanitize(data, len, fixed, 3 * len, &bad);
         tg_ingest_count_invalid(g, bad);
         data = fixed;
     }

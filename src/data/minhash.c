@@ -6,9 +6,9 @@
  * Signatures use one-permutation hashing (each shingle is hashed once and
  * lands in one of K bins, keeping the minimum per bin) with densification of
  * empty bins from pseudo-random donor bins (Shrivastava, 2017). That costs O(1) per
- * shingle instead of O(K), which is what lets ingest keep 100 MB/s with
- * near-duplicate removal on; the match probability of a bin is still the
- * Jaccard similarity of the shingle sets.
+ * shingle instead of O(K), which keeps near-duplicate removal from
+ * dominating ingest's time (bench/README.md has the figures); the match
+ * probability of a bin is still the Jaccard similarity of the shingle sets.
  *
  * The index stores only band keys (b 64-bit keys a document), not whole
  * signatures: a document is a near-duplicate when any band of it equals a

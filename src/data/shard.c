@@ -1,6 +1,7 @@
 /*
- * shard.c — token shards (DESIGN §4): the file format, an mmap reader, a
- * streaming atomic writer, and a token stream over many shards.
+ * shard.c — token shards (docs/architecture.md "File formats"): the file
+ * format, an mmap reader, a streaming atomic writer, and a token stream over
+ * many shards.
  *
  * Layout (little-endian), 64-byte header then the ids:
  *   u32 magic "TGTK" | u32 version | u32 bytes per token (2|4) | u32 vocab size

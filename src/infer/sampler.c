@@ -1,7 +1,7 @@
 /*
- * sampler.c — picks the next token from a row of logits (DESIGN §6), and
- * the streaming-text helper that holds back incomplete UTF-8 and possible
- * stop-string starts.
+ * sampler.c — picks the next token from a row of logits
+ * (docs/architecture.md "Inference and chat"), and the streaming-text helper
+ * that holds back incomplete UTF-8 and possible stop-string starts.
  *
  * Order of the transforms (the Hugging Face / OpenAI order):
  *   1. penalties on the raw logits, OpenAI semantics over the tokens this
@@ -283,53 +283,13 @@ int32_t tg_sampler_sample(tg_sampler *s, float *logits, float *scratch, int32_t 
 
 /* ------------------------------------------------------------ stream text */
 
-/* Length of an incomplete UTF-8 sequence at the end of b (0 if none). */
-static int utf8_incomplete_tail(const unsigned char *b, int len) {
-    for (int back = 1; back <= 3 && back <= len; back++) {
-        unsigned char c = b[len - back];
-        if ((c & 0xC0) == 0x80) continue; /* continuation: keep looking for the lead */
-        int need = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 1;
-        return need > back ? back : 0;
-    }
-    return 0;
-}
-
 /* Copies b[0..n) to out, replacing every byte that is not part of a valid
- * UTF-8 sequence with U+FFFD, so events always carry valid UTF-8 (JSON
- * needs it). Returns the bytes written (at most 3n, capped at cap). */
+ * UTF-8 sequence with U+FFFD (tg_utf8_sanitize), so events always carry
+ * valid UTF-8 (JSON needs it). Returns the bytes written (at most 3n, capped
+ * at cap). */
 static int utf8_sanitize(const unsigned char *b, int n, char *out, int cap) {
-    int o = 0, i = 0;
-    while (i < n) {
-        unsigned char c = b[i];
-        int len = 0;
-        if (c < 0x80) len = 1;
-        else if (c >= 0xC2 && c <= 0xDF) len = 2;
-        else if (c >= 0xE0 && c <= 0xEF) len = 3;
-        else if (c >= 0xF0 && c <= 0xF4) len = 4;
-        int ok = len > 0 && i + len <= n;
-        for (int j = 1; ok && j < len; j++)
-            if ((b[i + j] & 0xC0) != 0x80) ok = 0;
-        if (ok && len == 3) { /* no overlongs, no surrogates */
-            if (c == 0xE0 && b[i + 1] < 0xA0) ok = 0;
-            if (c == 0xED && b[i + 1] >= 0xA0) ok = 0;
-        }
-        if (ok && len == 4) {
-            if (c == 0xF0 && b[i + 1] < 0x90) ok = 0;
-            if (c == 0xF4 && b[i + 1] >= 0x90) ok = 0;
-        }
-        if (ok) {
-            if (o + len > cap) break;
-            memcpy(out + o, b + i, (size_t)len);
-            o += len;
-            i += len;
-        } else {
-            if (o + 3 > cap) break;
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        }
-    }
-    return o;
+    if (n <= 0 || cap <= 0) return 0;
+    return (int)tg_utf8_sanitize((const char *)b, (size_t)n, out, (size_t)cap, NULL);
 }
 
 int tg_stream_text_push(tg_stream_text *st, const char *bytes, int n, char *out, int out_cap, int *emit_len) {
@@ -362,7 +322,7 @@ int tg_stream_text_push(tg_stream_text *st, const char *bytes, int n, char *out,
                 break;
             }
     }
-    int u = utf8_incomplete_tail((const unsigned char *)st->buf, st->len);
+    int u = (int)tg_utf8_incomplete_tail((const uint8_t *)st->buf, (size_t)st->len);
     if (u > hold) hold = u;
     int safe = st->len - hold;
     *emit_len += utf8_sanitize((const unsigned char *)st->buf, safe, out + *emit_len, out_cap - *emit_len);

@@ -1,9 +1,9 @@
 /*
- * checkpoint.c — checkpoints as Hugging Face GPT-2 directories (DESIGN §4):
- * config.json (GPT2Config), model.safetensors (HF tensor names and shapes,
- * the true vocabulary's rows only), optimizer.safetensors (AdamW moments
- * under "exp_avg.<name>" / "exp_avg_sq.<name>"), trainer_state.json,
- * manifest.json and tokenizer.json.
+ * checkpoint.c — checkpoints as Hugging Face GPT-2 directories
+ * (docs/architecture.md "File formats"): config.json (GPT2Config),
+ * model.safetensors (HF tensor names and shapes, the true vocabulary's rows
+ * only), optimizer.safetensors (AdamW moments under "exp_avg.<name>" /
+ * "exp_avg_sq.<name>"), trainer_state.json, manifest.json and tokenizer.json.
  *
  * A checkpoint is written into RUN/checkpoint-STEP.tmp and renamed to
  * RUN/checkpoint-STEP only when every file is complete and fsynced, so a

@@ -1,7 +1,8 @@
 /*
- * config.c — GPT-2 model configurations (DESIGN §3 presets), their checks,
- * parameter counts, and the layout of the 16 parameter tensors in one buffer
- * (Hugging Face GPT-2 order and shapes, vocabulary padded to Vp rows).
+ * config.c — GPT-2 model configurations (docs/architecture.md "Model"
+ * presets), their checks, parameter counts, and the layout of the 16
+ * parameter tensors in one buffer (Hugging Face GPT-2 order and shapes,
+ * vocabulary padded to Vp rows).
  */
 #include <string.h>
 

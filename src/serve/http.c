@@ -1,5 +1,6 @@
 /*
- * http.c — the HTTP layer of `truthgpt serve` on libmicrohttpd (DESIGN §7).
+ * http.c — the HTTP layer of `truthgpt serve` on libmicrohttpd
+ * (docs/architecture.md "Server layering").
  *
  * One thread a connection (MHD's thread-per-connection mode), so a thread
  * may block waiting for its request's tokens: non-streamed requests wait in

@@ -125,50 +125,12 @@ char *tg_api_error_json(const tg_api_error *err) {
 
 /* ------------------------------------------------------------- UTF-8 */
 
-/* Length of the UTF-8 sequence starting at s[0..n) if it is complete and
- * valid; 0 if it is a valid but incomplete prefix (more bytes may finish
- * it); -1 if invalid. */
-static int utf8_seq(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    int len;
-    unsigned min;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, min = 0x10000;
-    else return -1;
-    unsigned cp = c & (0x3F >> (len - 1));
-    for (int k = 1; k < len; k++) {
-        if ((size_t)k >= n) return 0;
-        if ((s[k] & 0xC0) != 0x80) return -1;
-        cp = (cp << 6) | (s[k] & 0x3F);
-        /* reject overlong / surrogate / out-of-range early where possible */
-        if (k == 1 && len == 3 && c == 0xE0 && s[1] < 0xA0) return -1;
-        if (k == 1 && len == 3 && c == 0xED && s[1] >= 0xA0) return -1;
-        if (k == 1 && len == 4 && c == 0xF0 && s[1] < 0x90) return -1;
-        if (k == 1 && len == 4 && c == 0xF4 && s[1] >= 0x90) return -1;
-    }
-    if (cp < min) return -1;
-    return len;
-}
-
+/* A copy of s[0..n) with invalid UTF-8 replaced (tg_utf8_sanitize), malloc'd
+ * and NUL-terminated. */
 static char *utf8_sanitize(const char *s, size_t n, size_t *out_len) {
     char *out = malloc(3 * n + 1); /* each bad byte becomes 3 bytes at most */
     if (!out) return NULL;
-    size_t o = 0;
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        int l = utf8_seq(u + i, n - i);
-        if (l > 0) {
-            memcpy(out + o, u + i, (size_t)l);
-            o += (size_t)l;
-            i += (size_t)l;
-        } else {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        }
-    }
+    size_t o = tg_utf8_sanitize(s, n, out, 3 * n, NULL);
     out[o] = 0;
     if (out_len) *out_len = o;
     return out;
@@ -177,15 +139,7 @@ static char *utf8_sanitize(const char *s, size_t n, size_t *out_len) {
 /* Bytes of s[0..n) that can be sent now: everything except a trailing
  * incomplete (but so far valid) UTF-8 sequence, which waits for the next
  * token's bytes. */
-static size_t utf8_sendable(const char *s, size_t n) {
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t back = 1; back <= 3 && back <= n; back++) {
-        size_t i = n - back;
-        if ((u[i] & 0xC0) == 0x80) continue; /* continuation byte: look further back */
-        return utf8_seq(u + i, back) == 0 ? i : n;
-    }
-    return n;
-}
+static size_t utf8_sendable(const char *s, size_t n) { return n - tg_utf8_incomplete_tail((const uint8_t *)s, n); }
 
 /* ------------------------------------------------------ field checkers */
 

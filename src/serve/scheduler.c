@@ -53,74 +53,27 @@ static int encode_text(void *ctx, const char *text, size_t len, int32_t **ids) {
     return (int)len;
 }
 
-/* Appends src[0..n) to a growing id buffer. */
-static int ids_append(int32_t **buf, int *len, int *cap, const int32_t *src, int n) {
-    if (*len + n > *cap) {
-        int c = *cap ? *cap : 256;
-        while (c < *len + n) c *= 2;
-        int32_t *p = realloc(*buf, (size_t)c * sizeof *p);
-        if (!p) return -1;
-        *buf = p;
-        *cap = c;
-    }
-    memcpy(*buf + *len, src, (size_t)n * sizeof *src);
-    *len += n;
-    return 0;
-}
-
-static int encode_append(tg_serve_model *m, const char *text, size_t len, int32_t **buf, int *n, int *cap) {
-    int32_t *ids = NULL;
-    int k = encode_text(m, text, len, &ids);
-    int rc = k < 0 ? -1 : ids_append(buf, n, cap, ids, k);
-    free(ids);
-    return rc;
-}
-
-/* ChatML (DESIGN §6). With the chat tokens in the vocabulary, the markers
- * become their ids and each "ROLE\nCONTENT" is encoded as plain text, so a
- * user who types "<|im_start|>" gets those characters, not the marker (no
- * prompt injection through special tokens). This matches encoding the whole
- * template with specials allowed, because the tokenizer splits the text at
- * special tokens before anything else. Without the chat tokens (a model
- * that was only pretrained), the template is encoded as plain text. */
+/* ChatML through tg_chat_encode, the builder fine-tuning and sample/chat use,
+ * so a served model sees the tokens it was trained on: the markers are their
+ * ids, each role header and content is encoded as plain text (a user who
+ * types "<|im_start|>" gets those characters, not the marker: no prompt
+ * injection through special tokens). Without the chat tokens (a model that
+ * was only pretrained), the markers are encoded as text. */
 static int encode_chat(void *ctx, const char *const *roles, const char *const *contents, int n, int32_t **out) {
     tg_serve_model *m = ctx;
-    int32_t *buf = NULL;
-    int len = 0, cap = 0;
-    if (m->im_start < 0 || m->im_end < 0) {
-        tg_chat_message *msgs = calloc((size_t)n, sizeof *msgs);
-        if (!msgs) return -1;
-        for (int i = 0; i < n; i++) msgs[i] = (tg_chat_message){roles[i], contents[i]};
-        char *text = NULL;
-        int rc = tg_chat_format(msgs, n, true, &text);
-        free(msgs);
-        if (rc != TG_OK) return -1;
-        int k = encode_text(m, text, strlen(text), out);
-        free(text);
-        return k;
+    *out = NULL;
+    tg_chat_message *msgs = calloc(n > 0 ? (size_t)n : 1, sizeof *msgs);
+    if (!msgs) return -1;
+    for (int i = 0; i < n; i++) msgs[i] = (tg_chat_message){roles[i], contents[i]};
+    size_t k = 0;
+    int rc = tg_chat_encode(m->tok, m->im_start, m->im_end, msgs, n, true, out, &k, NULL);
+    free(msgs);
+    if (rc != TG_OK || k > (size_t)1 << 30) {
+        free(*out);
+        *out = NULL;
+        return -1;
     }
-    for (int i = 0; i <= n; i++) {
-        const char *role = i < n ? roles[i] : "assistant";
-        const char *content = i < n ? contents[i] : "";
-        size_t rl = strlen(role), cl = strlen(content);
-        char *piece = malloc(rl + 1 + cl + 1);
-        if (!piece) goto fail;
-        memcpy(piece, role, rl);
-        piece[rl] = '\n';
-        memcpy(piece + rl + 1, content, cl);
-        int rc = ids_append(&buf, &len, &cap, &m->im_start, 1);
-        if (rc == 0) rc = encode_append(m, piece, rl + 1 + cl, &buf, &len, &cap);
-        free(piece);
-        if (rc != 0) goto fail;
-        if (i == n) break; /* the assistant's turn stays open */
-        if (ids_append(&buf, &len, &cap, &m->im_end, 1) != 0) goto fail;
-        if (encode_append(m, "\n", 1, &buf, &len, &cap) != 0) goto fail;
-    }
-    *out = buf;
-    return len;
-fail:
-    free(buf);
-    return -1;
+    return (int)k;
 }
 
 int tg_serve_model_load(tg_serve_model **out, const char *path, int parallel) {

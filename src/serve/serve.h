@@ -1,5 +1,6 @@
 /*
- * serve.h — internal interfaces of the server (src/serve), DESIGN §7.
+ * serve.h — internal interfaces of the server (src/serve),
+ * docs/architecture.md "Server layering".
  *
  * Layers, each in its own file:
  *   http.c      libmicrohttpd daemon: routing, limits, API key, streaming,

@@ -296,8 +296,8 @@ int tg_tokenizer_decode(const tg_tokenizer *t, const int32_t *ids, size_t n, cha
 /*
  * The pre-token cache, one per tokenizer and shared by all its encoders (so
  * by all threads): a word merged once is a lookup for every thread after.
- * With one cache per encoder each thread merged every word again, and two
- * threads did 1.46x the work of one on 40 MB of English.
+ * With one cache per encoder each thread merged every word again, so more
+ * threads did more total work (bench/README.md has the figure).
  *
  * Open addressing in a fixed table (no resize: nothing to stop readers
  * for); inserts stop at 3/4 full, by when the frequent words are in. An

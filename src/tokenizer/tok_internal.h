@@ -153,8 +153,7 @@ static inline size_t tg_pretok_next(const uint8_t *s, size_t n, size_t i) {
     if (j == n || last == i) return j;
     return last;
 }
-/* Returns the length of the valid UTF-8 prefix of s (n if all valid). */
-size_t tg_utf8_valid_prefix(const uint8_t *s, size_t n);
+/* (tg_utf8_valid_prefix, the UTF-8 check of encode and train: core/core.h.) */
 
 /* ------------------------------------------------ GPT-2 printable bytes */
 

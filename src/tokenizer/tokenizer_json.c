@@ -1,9 +1,9 @@
 /*
  * tokenizer_json.c — the Hugging Face tokenizer.json format for byte-level
- * BPE (DESIGN §4): model.vocab (printable token -> id), model.merges ("A B"
- * strings or ["A", "B"] pairs, in rank order), added_tokens (special tokens,
- * raw text), a ByteLevel pre-tokenizer and decoder with add_prefix_space
- * false. Read with jansson; written atomically.
+ * BPE (docs/architecture.md "File formats"): model.vocab (printable token ->
+ * id), model.merges ("A B" strings or ["A", "B"] pairs, in rank order),
+ * added_tokens (special tokens, raw text), a ByteLevel pre-tokenizer and
+ * decoder with add_prefix_space false. Read with jansson; written atomically.
  */
 #include <jansson.h>
 #include <string.h>

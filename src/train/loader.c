@@ -1,8 +1,9 @@
 /*
- * loader.c — micro-batches of the pretraining stream (DESIGN §5 data order)
- * and the keyed permutation used for shuffling. See loader.h for the
- * formula. The loader does no I/O of its own beyond the shards' mmap: a
- * micro-batch copies B*T+1 tokens (O(B*T), negligible next to a step).
+ * loader.c — micro-batches of the pretraining stream
+ * (docs/architecture.md "Training contract" data order) and the keyed
+ * permutation used for shuffling. See loader.h for the formula. The loader
+ * does no I/O of its own beyond the shards' mmap: a micro-batch copies B*T+1
+ * tokens (O(B*T), negligible next to a step).
  */
 #include "train/loader.h"
 

@@ -1,5 +1,6 @@
 /*
- * loader.h — the pretraining batch source (DESIGN §5): micro-batch k of the
+ * loader.h — the pretraining batch source
+ * (docs/architecture.md "Training contract"): micro-batch k of the
  * concatenated train shards, sequential (--shuffle off) or a seeded
  * permutation of the same windows (on), plus sequential validation batches.
  *
@@ -38,9 +39,9 @@ int tg_loader_open(tg_loader *l, const char *path, const char *prefix, int B, in
 void tg_loader_close(tg_loader *l);
 /* Document attention (train --doc-attention on): each batch then carries
  * segments where every <|endoftext|> starts a new run, so attention stays
- * inside a document and positions restart at 0 on its <|endoftext|>, as
- * when sampling from <|endoftext|>. Off by default (DESIGN §5: windows of
- * the plain stream). */
+ * inside a document and positions restart at 0 on its <|endoftext|>, as when
+ * sampling from <|endoftext|>. Off by default
+ * (docs/architecture.md "Training contract": windows of the plain stream). */
 int tg_loader_doc_attention(tg_loader *l);
 /* The segment ids of B rows of T inputs: 0 from each row's start, +1 at
  * every eot after position 0. Exposed for the tests. */

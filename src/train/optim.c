@@ -1,5 +1,5 @@
 /*
- * optim.c — the optimizer of DESIGN §5: warm-up + cosine learning-rate
+ * optim.c — the optimizer of docs/architecture.md "Training contract": warm-up + cosine learning-rate
  * schedule, global-norm gradient clipping with torch.nn.utils.clip_grad_norm_
  * semantics, and AdamW with torch.optim.AdamW's arithmetic (single-tensor
  * path of PyTorch 1.13: decay first, then the moments, bias-corrected step).

@@ -1,8 +1,9 @@
 /*
  * sft.c — chat fine-tuning data and model edits (see sft.h): parses OpenAI
- * chat JSONL with jansson, renders ChatML token by token with per-token loss
- * flags, packs conversations into rows with segment ids, serves micro-batches
- * to the trainer, and grows the embedding for new chat tokens.
+ * chat JSONL with jansson, renders ChatML through tg_chat_encode (the
+ * builder sample/chat and the server use) with per-token loss flags, packs
+ * conversations into rows with segment ids, serves micro-batches to the
+ * trainer, and grows the embedding for new chat tokens.
  *
  * Memory: every conversation's tokens are held (4 + 1 bytes a token), the
  * batch buffers (A x B x T) are allocated once in tg_sft_batcher_init; the
@@ -41,31 +42,6 @@ static int push(tg_sft_data *d, const int32_t *ids, size_t n, int counted) {
     d->n_tokens += (int64_t)n;
     if (counted) d->n_counted += (int64_t)n;
     return TG_OK;
-}
-
-/* Encodes text as ordinary text (special-token strings stay characters). */
-static int push_text(tg_sft_data *d, const tg_sft_vocab *v, const char *text, size_t len, int counted,
-                     const char *where, int64_t line) {
-    if (len == 0) return TG_OK;
-    if (!v->tok) { /* byte-level vocabulary: one id per byte */
-        TG_TRY(reserve(d, (int64_t)len));
-        for (size_t i = 0; i < len; i++) d->ids[d->n_tokens + (int64_t)i] = (uint8_t)text[i];
-        memset(d->counted + d->n_tokens, counted, len);
-        d->n_tokens += (int64_t)len;
-        if (counted) d->n_counted += (int64_t)len;
-        return TG_OK;
-    }
-    int32_t *ids = NULL;
-    size_t n = 0;
-    int rc = tg_tokenizer_encode(v->tok, text, len, 0, &ids, &n);
-    if (rc != TG_OK) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", tg_error_message());
-        return tg_error_set(rc, "%s:%lld: %s", where, (long long)line, msg);
-    }
-    rc = push(d, ids, n, counted);
-    free(ids);
-    return rc;
 }
 
 /* ------------------------------------------------------------- parsing */
@@ -147,31 +123,50 @@ int tg_sft_add_json(tg_sft_data *d, const char *json, size_t len, const tg_sft_v
         d->cap_convs = nc;
     }
     int64_t c = d->n_convs;
-    int64_t saved_tokens = d->n_tokens, saved_counted = d->n_counted;
-    d->start[c] = d->n_tokens;
+    /* The ids come from tg_chat_encode, the builder sample/chat and the server
+     * use; the spans say where each content lies, so the loss weights follow. */
+    tg_chat_message *cm = calloc(nm, sizeof *cm);
+    tg_chat_span *spans = calloc(nm, sizeof *spans);
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    if (v->im_start < 0 || v->im_end < 0)
+        rc = tg_error_set(TG_ERR_INPUT, "%s:%lld: the vocabulary has no chat tokens", where, ln);
+    else if (!cm || !spans) rc = tg_error_set(TG_ERR_RUNTIME, "out of memory holding a conversation of %zu messages", nm);
     for (size_t i = 0; rc == TG_OK && i < nm; i++) {
         json_t *m = json_array_get(msgs, i);
-        const char *r = json_string_value(json_object_get(m, "role"));
-        json_t *content = json_object_get(m, "content"), *weight = json_object_get(m, "weight");
-        int assistant = strcmp(r, "assistant") == 0;
-        int counted = assistant && !(weight && json_number_value(weight) == 0);
-        char header[16];
-        int hl = snprintf(header, sizeof header, "%s\n", r);
-        rc = push(d, &v->im_start, 1, 0);
-        if (rc == TG_OK) rc = push_text(d, v, header, (size_t)hl, 0, where, line);
-        if ((int)i == last_assistant) d->reply[c] = d->n_tokens;
-        if (rc == TG_OK)
-            rc = push_text(d, v, json_string_value(content), json_string_length(content), counted, where, line);
-        if ((int)i == last_assistant) d->reply_end[c] = d->n_tokens;
-        if (rc == TG_OK) rc = push(d, &v->im_end, 1, counted); /* the model must learn to stop */
-        if (rc == TG_OK) rc = push_text(d, v, "\n", 1, 0, where, line);
+        cm[i] = (tg_chat_message){json_string_value(json_object_get(m, "role")),
+                                  json_string_value(json_object_get(m, "content"))};
     }
+    if (rc == TG_OK) {
+        rc = tg_chat_encode(v->tok, v->im_start, v->im_end, cm, (int)nm, false, &ids, &n_ids, spans);
+        if (rc != TG_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", tg_error_message());
+            rc = tg_error_set(rc, "%s:%lld: %s", where, ln, msg);
+        }
+    }
+    int64_t base = d->n_tokens;
+    if (rc == TG_OK) rc = push(d, ids, n_ids, 0);
+    for (size_t i = 0; rc == TG_OK && i < nm; i++) {
+        json_t *m = json_array_get(msgs, i), *weight = json_object_get(m, "weight");
+        int assistant = strcmp(cm[i].role, "assistant") == 0;
+        if (assistant && !(weight && json_number_value(weight) == 0)) {
+            /* the content and the <|im_end|> after it: the model must learn to stop */
+            size_t from = spans[i].begin, to = spans[i].end + 1;
+            memset(d->counted + base + (int64_t)from, 1, to - from);
+            d->n_counted += (int64_t)(to - from);
+        }
+        if ((int)i == last_assistant) {
+            d->reply[c] = base + (int64_t)spans[i].begin;
+            d->reply_end[c] = base + (int64_t)spans[i].end;
+        }
+    }
+    free(ids);
+    free(spans);
+    free(cm);
     json_decref(root);
-    if (rc != TG_OK) { /* drop the partial conversation */
-        d->n_tokens = saved_tokens;
-        d->n_counted = saved_counted;
-        return rc;
-    }
+    if (rc != TG_OK) return rc;
+    d->start[c] = base;
     d->n_convs++;
     d->start[d->n_convs] = d->n_tokens;
     return TG_OK;

@@ -4,7 +4,8 @@
  * the trainer (src/train/trainer.h), plus the two model edits fine-tuning
  * needs: growing the embedding for the chat tokens.
  *
- * The template (DESIGN §6): each message is
+ * The template (docs/architecture.md "Inference and chat"), built by
+ * tg_chat_encode as for sample/chat and the server: each message is
  *     <|im_start|> enc(ROLE "\n") enc(CONTENT) <|im_end|> enc("\n")
  * where enc() never turns text into special tokens, so a user who types
  * "<|im_start|>" gets those characters, not the marker. The role header and

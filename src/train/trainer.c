@@ -1,8 +1,9 @@
 /*
- * trainer.c — the training loop (DESIGN §5) and everything around it:
- * metrics.jsonl, loss.svg, trainer_state.json, checkpoints, resume, the
- * progress line and signal handling. The data come from a tg_next_batch_fn
- * (trainer.h), so pretraining and fine-tuning share this file.
+ * trainer.c — the training loop (docs/architecture.md "Training contract")
+ * and everything around it: metrics.jsonl, loss.svg, trainer_state.json,
+ * checkpoints, resume, the progress line and signal handling. The data come
+ * from a tg_next_batch_fn (trainer.h), so pretraining and fine-tuning share
+ * this file.
  *
  * One step s (0-based) of A accumulation slices:
  *   fetch micro-batches k = s*A + a (a < A); N = their summed target weights
@@ -198,7 +199,8 @@ static char *trainer_state_text(run_state *r) {
     json_t *s = json_object();
     json_object_set_new(s, "step", json_integer(r->step));
     json_object_set_new(s, "tokens", json_integer(r->tokens));
-    /* Micro-batch index the next step starts at (DESIGN §5: k = s*A + a). */
+    /* Micro-batch index the next step starts at (k = s*A + a,
+     * docs/architecture.md "Training contract"). */
     json_object_set_new(s, "data_position", json_integer(r->step * r->o->accum));
     json_t *rng = json_array();
     for (int i = 0; i < 4; i++) {

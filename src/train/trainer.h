@@ -1,15 +1,17 @@
 /*
- * trainer.h — the training loop shared by `truthgpt train` and
- * `truthgpt finetune` (DESIGN §5): gradient accumulation with the loss
- * normalised over the counted target tokens of the whole global batch,
- * warm-up + cosine schedule, global-norm clipping, AdamW, evaluation,
- * checkpoints (RUN/checkpoint-STEP, atomic), --resume (bitwise), metrics.jsonl,
- * loss.svg, manifest.json, a progress line, and Ctrl-C/SIGTERM handling.
+ * trainer.h — the training loop shared by `truthgpt train` and `truthgpt
+ * finetune` (docs/architecture.md "Training contract"): gradient accumulation
+ * with the loss normalised over the counted target tokens of the whole global
+ * batch, warm-up + cosine schedule, global-norm clipping, AdamW, evaluation,
+ * checkpoints (RUN/checkpoint-STEP, atomic), --resume (bitwise),
+ * metrics.jsonl, loss.svg, manifest.json, a progress line, and Ctrl-C/SIGTERM
+ * handling.
  *
  * How to plug in another batch source (fine-tuning):
  *   1. Write `int my_next(void *ctx, int64_t k, tg_batch *out)` that fills
- *      *out with micro-batch k (k = (step*A + a)*R + r, DESIGN §5). Set
- *      out->weights to give 0 weight to tokens that must not count (user
+ *      *out with micro-batch k (k = (step*A + a)*R + r, see
+ *      docs/architecture.md "Training contract"). Set out->weights to give
+ *      0 weight to tokens that must not count (user
  *      turns); the trainer sums the weights of all A slices of a step before
  *      any backward, so the loss is the exact mean over counted tokens.
  *      The A batches of one step are requested (a = 0..A-1) before the first

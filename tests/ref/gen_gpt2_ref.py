@@ -133,7 +133,9 @@ def main():
     tokens = torch.randint(0, V, (STEPS * B * T + 1,), generator=g, dtype=torch.int64)
     put("tokens", tokens.numpy().astype(np.int32))
 
-    def batch(k):  # DESIGN §5: micro-batch k reads [k*B*T, k*B*T + B*T + 1)
+    # docs/architecture.md "Training contract": micro-batch k reads
+    # [k*B*T, k*B*T + B*T + 1)
+    def batch(k):
         w = tokens[k * B * T: k * B * T + B * T + 1]
         return w[:-1].view(B, T), w[1:].view(B, T)
 

@@ -56,7 +56,7 @@ static inline float tg_tanhf(float x) {
 /* GELU, tanh form (GPT-2's), and its derivative, through the identity
  * 0.5 (1 + tanh u) = sigmoid(2u) = 1 / (1 + e), e = exp(-2u): one exp and one
  * division, about half the vector instructions of tanh's two branches (the
- * GELU passes were compute-bound, 0.8 ns an element in L1). 1 - s is
+ * GELU passes are compute-bound, see bench/README.md). 1 - s is
  * written as e*s, so nothing cancels; for u below -44 (x < -10) e saturates
  * and the result is a tiny negative, not 0 (PyTorch gives 0 there). */
 #define TG_GELU_K 0.7978845608028654f /* sqrt(2/pi) */

@@ -31,9 +31,9 @@
 /* ---------------------------------------------------------- GEMM
  * C (M, N) = alpha op(A) op(B) + beta C, row-major, cblas_sgemm's contract
  * (op(A) is M x K, op(B) is K x N). fp32 goes through oneDNN's dnnl_sgemm
- * where the build found oneDNN (its AVX-512 kernels measured about 2x
- * OpenBLAS 0.3.21 here, which runs its Haswell kernels on this Zen 4), else
- * cblas_sgemm (also with TG_BLAS=openblas in the environment); bf16
+ * where the build found oneDNN (it has AVX-512 kernels where Debian's
+ * OpenBLAS may fall back to AVX2 ones; the figures are in bench/README.md),
+ * else cblas_sgemm (also with TG_BLAS=openblas in the environment); bf16
  * through tg_gemm_bf16 (inputs rounded to bf16, fp32 sums).
  * Called inside an OpenMP parallel region it runs on the calling thread. */
 void tg_gemm(bool bf16, bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,

@@ -49,9 +49,9 @@ enum {
     NC = 3072,       /* columns of a B block: 384*3072*2 B = 2.3 MB, shared L3 */
     /* With op(A) = A^T (the dW GEMMs: K = B*T rows, M and N small) K runs
      * in longer blocks over fewer columns, the same B buffer: fewer passes
-     * over C and fewer barriers (measured: 600 -> 635 GFLOP/s at M = 384,
-     * N = 1536, K = 2048; 550 -> 590 at N = 384). The A block is then
-     * 192*768*2 B = 288 KB, still L2. Other GEMMs lost as much as dW won. */
+     * over C and fewer barriers (bench/README.md, "The bf16 GEMM", has the
+     * figures). The A block is then 192*768*2 B = 288 KB, still L2. Other
+     * GEMMs lost as much as dW won. */
     KC_T = 768,
     NC_T = 1536,
 };
@@ -288,9 +288,9 @@ static void micro_kernel(int kp_n, const uint32_t *Ap, const uint32_t *Bp, float
 #if TG_BF16_NATIVE
     __m512 c[MR][3];
     /* The C tile is read and written at the end: fetch it now, for
-     * writing, behind the products (measured: 400 -> 600 GFLOP/s on the
-     * forward GEMMs with K = 384). Also when beta is 0 and C is only
-     * stored: the store still brings each line in (546 -> 600 GFLOP/s). */
+     * writing, behind the products, so its misses overlap the arithmetic.
+     * Also when beta is 0 and C is only stored: the store still brings each
+     * line in. (Figures: bench/README.md, "The bf16 GEMM".) */
     for (int i = 0; i < mr; i++) {
         const char *row = (const char *)(C + (size_t)i * ldc);
         __builtin_prefetch(row, 1, 3);

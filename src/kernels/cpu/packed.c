@@ -168,8 +168,8 @@ static inline void tile_bf16(int MR, float *out, int ldo, const uint16_t *xb, in
 
 /* Up to 16 rows share one pass over a panel: 16 accumulators + the panel
  * vector fit the 32 AVX-512 registers, and the panel is read from memory
- * once for all of them (two passes of 8 rows ran at half the speed for 16
- * rows: the first pass streamed the panel at compute speed). */
+ * once for all of them (two passes of 8 rows would each stream the panel,
+ * the first at compute speed; bench/README.md has the figure). */
 #define TG_MR 16
 
 #define TILE_CASE(n, call) \
