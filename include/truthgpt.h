@@ -119,6 +119,12 @@ tg_params *tg_model_params(tg_model *m);
 tg_params *tg_model_grads(tg_model *m);          /* NULL before tg_model_alloc_train */
 float *tg_model_param_memory(tg_model *m, size_t *count);
 float *tg_model_grad_memory(tg_model *m, size_t *count);
+/* Copies parameter tensor `index` (0 .. TG_NUM_PARAM_TENSORS-1, tg_params
+ * order) into host, which holds tg_param_sizes()[index] floats (wte: all Vp
+ * rows, the padded ones zero), in Hugging Face's layout. For readers that
+ * must not depend on where the parameters live (export, tests).
+ * TG_ERR_INPUT for a bad index. */
+int tg_model_copy_tensor_out(tg_model *m, int index, float *host);
 /* GPT-2 initialisation (DESIGN §3), reproducible from seed. */
 void tg_model_init_weights(tg_model *m, uint64_t seed);
 /* Allocates gradients and activations for micro-batches up to (B, T), once,
