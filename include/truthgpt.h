@@ -128,6 +128,10 @@ int tg_model_init_weights(tg_model *m, uint64_t seed);
 size_t tg_model_num_params(const tg_model *m);            /* floats of parameter memory */
 int tg_model_params_to_host(const tg_model *m, float *host);
 int tg_model_params_from_host(tg_model *m, const float *host);
+/* One parameter tensor, index 0 .. TG_NUM_PARAM_TENSORS-1 in tg_params
+ * order, into host (tg_param_sizes()[index] floats; wte: all Vp rows, the
+ * padded ones zero), in Hugging Face's layout. TG_ERR_INPUT for a bad index. */
+int tg_model_copy_tensor_out(const tg_model *m, int index, float *host);
 /* The gradients (TG_ERR_RUNTIME before tg_model_alloc_train). */
 int tg_model_grads_to_host(const tg_model *m, float *host);
 /* Rows [row0, row0 + n_rows) of the last forward's logits (B*T rows of Vp). */

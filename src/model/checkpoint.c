@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "model/hf.h"
 #include "model/safetensors.h"
 
 /* ------------------------------------------------------------ tensor names */
@@ -183,13 +184,10 @@ int tg_checkpoint_read_config(const char *dir, tg_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->ln_eps = 1e-5f;
     cfg->eos_id = -1;
-    json_t *mt = json_object_get(root, "model_type"), *act = json_object_get(root, "activation_function");
+    json_t *mt = json_object_get(root, "model_type");
     if (!json_is_object(root)) rc = tg_error_set(TG_ERR_INPUT, "%s: not a JSON object", path);
     else if (mt && (!json_is_string(mt) || strcmp(json_string_value(mt), "gpt2") != 0))
         rc = tg_error_set(TG_ERR_INPUT, "%s: model_type is not \"gpt2\" (only GPT-2 models are supported)", path);
-    else if (act && (!json_is_string(act) || (strcmp(json_string_value(act), "gelu_new") != 0 &&
-                                              strcmp(json_string_value(act), "gelu_pytorch_tanh") != 0)))
-        rc = tg_error_set(TG_ERR_INPUT, "%s: activation_function must be \"gelu_new\" (GELU, tanh approximation)", path);
     if (rc == TG_OK) rc = json_int_field(root, path, "n_layer", NULL, 1, &cfg->n_layer);
     if (rc == TG_OK) rc = json_int_field(root, path, "n_head", NULL, 1, &cfg->n_head);
     if (rc == TG_OK) rc = json_int_field(root, path, "n_embd", NULL, 1, &cfg->n_embd);
@@ -201,6 +199,7 @@ int tg_checkpoint_read_config(const char *dir, tg_config *cfg) {
         if (eps && !json_is_number(eps)) rc = tg_error_set(TG_ERR_INPUT, "%s: layer_norm_epsilon is not a number", path);
         else if (eps) cfg->ln_eps = (float)json_number_value(eps);
     }
+    if (rc == TG_OK) rc = tg_hf_config_check(root, path, cfg); /* the GPT2Config fields we cannot honour */
     json_decref(root);
     if (rc == TG_OK && cfg->eos_id < 0) cfg->eos_id = cfg->vocab_size - 1;
     if (rc == TG_OK && tg_config_validate(cfg) != TG_OK) {
@@ -305,9 +304,26 @@ int tg_checkpoint_resolve(const char *path, char *out, size_t n) {
     return fits ? TG_OK : tg_error_set(TG_ERR_INPUT, "%s: path too long", path);
 }
 
+/* 1 if dir holds both files a and b. */
+static int has_pair(const char *dir, const char *a, const char *b) {
+    char *pa = tg_path_join(dir, a), *pb = tg_path_join(dir, b);
+    int ok = pa && pb && tg_path_exists(pa) && tg_path_exists(pb);
+    free(pa);
+    free(pb);
+    return ok;
+}
+
 int tg_checkpoint_tokenizer_path(const char *dir, char *out, size_t n) {
     snprintf(out, n, "%s/tokenizer.json", dir);
-    return tg_path_exists(out) ? 1 : 0;
+    if (tg_path_exists(out)) return 1;
+    /* A hub directory may have GPT-2's vocabulary files instead:
+     * tg_tokenizer_load takes the directory itself then. */
+    if (has_pair(dir, "vocab.json", "merges.txt") || has_pair(dir, "encoder.json", "vocab.bpe")) {
+        snprintf(out, n, "%s", dir);
+        return 1;
+    }
+    snprintf(out, n, "%s/tokenizer.json", dir);
+    return 0;
 }
 
 /* --------------------------------------------------------- model load/save */
@@ -326,6 +342,7 @@ int tg_model_load_weights(tg_model *m, const char *dir) {
     float *mem = host_params(m, "model parameters (host copy)");
     if (!mem) return TG_ERR_RUNTIME;
     int n;
+    TG_TRY(tg_hf_check_weights(dir, cfg)); /* the file exists; nothing in it is ignored silently */
     named_tensor *t = alloc_list(cfg, mem, &n);
     if (!t) {
         tg_free(mem);

@@ -138,6 +138,17 @@ int tg_model_params_from_host(tg_model *m, const float *host) {
     return TG_OK;
 }
 
+int tg_model_copy_tensor_out(const tg_model *m, int index, float *host) {
+    if (index < 0 || index >= TG_NUM_PARAM_TENSORS)
+        return tg_error_set(TG_ERR_INPUT, "parameter tensor index %d is out of range (0-%d)", index,
+                            TG_NUM_PARAM_TENSORS - 1);
+    size_t sizes[TG_NUM_PARAM_TENSORS], off = 0;
+    tg_param_sizes(&m->cfg, sizes);
+    for (int i = 0; i < index; i++) off += sizes[i];
+    m->be->to_host(m->be, host, m->param_mem + off, sizes[index] * sizeof(float));
+    return TG_OK;
+}
+
 int tg_model_grads_to_host(const tg_model *m, float *host) {
     if (!m->grad_mem) return tg_error_set(TG_ERR_RUNTIME, "tg_model_grads_to_host before tg_model_alloc_train");
     m->be->to_host(m->be, host, m->grad_mem, m->n_params * sizeof(float));

@@ -214,22 +214,7 @@ int tg_tok_finish(tg_tokenizer *t, const char *what) {
 
 int tg_tokenizer_load(tg_tokenizer **out, const char *path) {
     *out = NULL;
-    if (tg_path_is_dir(path)) {
-        char *tj = tg_path_join(path, "tokenizer.json");
-        char *ej = tg_path_join(path, "encoder.json");
-        char *vb = tg_path_join(path, "vocab.bpe");
-        int rc;
-        if (!tj || !ej || !vb) rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
-        else if (tg_path_exists(tj)) rc = tg_tok_load_json(out, tj);
-        else if (tg_path_exists(ej) && tg_path_exists(vb)) rc = tg_tok_load_gpt2(out, ej, vb);
-        else
-            rc = tg_error_set(TG_ERR_INPUT, "%s: no tokenizer.json (nor encoder.json + vocab.bpe) in this directory",
-                              path);
-        free(tj);
-        free(ej);
-        free(vb);
-        return rc;
-    }
+    if (tg_path_is_dir(path)) return tg_tok_load_dir(out, path);
     if (!tg_path_exists(path)) return tg_error_set(TG_ERR_INPUT, "%s: tokenizer not found", path);
     return tg_tok_load_json(out, path);
 }

@@ -3,6 +3,9 @@
  * string -> id; vocab.bpe: "#version" then one merge "A B" a line, in rank
  * order) and the byte <-> printable code point map they are written in
  * (each byte that is not a visible Latin-1 character is moved to 256+k).
+ * The Hugging Face hub serves the same two files as vocab.json and
+ * merges.txt (byte for byte the same formats); a directory may hold either
+ * pair, or a tokenizer.json, which wins (docs/interop.md).
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -165,4 +168,35 @@ done:
     free(vb);
     *out = t;
     return rc;
+}
+
+int tg_tok_load_dir(tg_tokenizer **out, const char *dir) {
+    *out = NULL;
+    /* In order of preference; the first pair present is read. */
+    static const char *const pairs[][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
+    char *tj = tg_path_join(dir, "tokenizer.json");
+    if (!tj) return tg_error_set(TG_ERR_RUNTIME, "out of memory");
+    if (tg_path_exists(tj)) {
+        int rc = tg_tok_load_json(out, tj);
+        free(tj);
+        return rc;
+    }
+    free(tj);
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        char *a = tg_path_join(dir, pairs[i][0]), *b = tg_path_join(dir, pairs[i][1]);
+        int both = a && b && tg_path_exists(a) && tg_path_exists(b);
+        int one = a && b && (tg_path_exists(a) || tg_path_exists(b));
+        int rc = TG_OK;
+        if (both) rc = tg_tok_load_gpt2(out, a, b);
+        else if (one)
+            rc = tg_error_set(TG_ERR_INPUT, "%s: has %s but not %s (both are needed)", dir,
+                              tg_path_exists(a) ? pairs[i][0] : pairs[i][1], tg_path_exists(a) ? pairs[i][1] : pairs[i][0]);
+        free(a);
+        free(b);
+        if (both || one) return rc;
+    }
+    return tg_error_set(TG_ERR_INPUT,
+                        "%s: no tokenizer.json (nor vocab.json + merges.txt, nor encoder.json + vocab.bpe) in this "
+                        "directory",
+                        dir);
 }

@@ -169,5 +169,8 @@ long tg_printable_to_bytes(const char *s, size_t slen, char *out);
 /* ------------------------------------------------------------- loaders */
 int tg_tok_load_gpt2(tg_tokenizer **out, const char *encoder_json, const char *vocab_bpe);
 int tg_tok_load_json(tg_tokenizer **out, const char *path);
+/* A directory's tokenizer: tokenizer.json, else the hub's vocab.json +
+ * merges.txt, else GPT-2's encoder.json + vocab.bpe (gpt2_files.c). */
+int tg_tok_load_dir(tg_tokenizer **out, const char *dir);
 
 #endif /* TG_TOK_INTERNAL_H */
