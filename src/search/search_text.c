@@ -67,8 +67,8 @@ static void put_bigrams(const char *r, const size_t *offs, size_t n, int last, c
     if (last && n > 1) {
         memcpy(out + *o, r + offs[n - 1], offs[n] - offs[n - 1]);
         *o += offs[n] - offs[n - 1];
-    }
-    out[(*o)++] = ' ';
+        out[(*o)++] = ' ';
+    } else if (n == 1) out[(*o)++] = ' ';
 }
 
 static char *cjk_text(const char *text, size_t n, int last) {
