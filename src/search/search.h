@@ -125,4 +125,25 @@ char *tg_search_fts_query(const tg_search_term *terms, int n);
 int tg_search_snippet(const char *text, const tg_search_term *terms, int n, int chars, const char *open,
                       const char *close, char **snippet, char **highlight);
 
+/* ------------------------------------- grounding (search_text.c) */
+
+/* The sources block of a grounded prompt, fixed so that the fine-tuning
+ * data (chat-data --grounded) and the server build the same text:
+ *     Sources:
+ *     [1] @alice 2024-01-05: the post's text, on one line
+ *     [2] (unknown) 2023-11-30: ...
+ *     Answer from the sources and cite them by number, like [1].
+ * Each text is cut to max_chars code points (with "…"; 0: whole).
+ * malloc'd, NULL when out of memory. */
+char *tg_search_sources_prompt(const tg_search_hit *hits, int n, int max_chars);
+
+/* A citation marker "[N]" in an answer, 1 <= N <= n_sources. */
+typedef struct {
+    size_t byte_start, byte_end; /* the marker's bytes in the text */
+    int64_t start, end;          /* the same in Unicode code points */
+    int source;                  /* N (1-based) */
+} tg_search_citation;
+/* Finds the markers of text in order; returns how many (at most max). */
+int tg_search_citations(const char *text, size_t n, int n_sources, tg_search_citation *out, int max);
+
 #endif /* TG_SEARCH_H */

@@ -8,6 +8,7 @@
  * "cafe" is returned but its snippet may show no highlight. That is the
  * price of not re-implementing unicode61 here.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -364,4 +365,58 @@ int tg_search_snippet(const char *text, const tg_search_term *terms, int nt, int
     *snippet = sn;
     *highlight = hl;
     return TG_OK;
+}
+
+/* -------------------------------------------------------------- grounding */
+
+char *tg_search_sources_prompt(const tg_search_hit *hits, int n, int max_chars) {
+    size_t cap = 128;
+    for (int i = 0; i < n; i++)
+        cap += strlen(hits[i].text) + (hits[i].author ? strlen(hits[i].author) : 9) + 40;
+    char *out = malloc(cap), *o = out;
+    if (!out) return NULL;
+    o += sprintf(o, "Sources:\n");
+    for (int i = 0; i < n; i++) {
+        const tg_search_hit *h = &hits[i];
+        char date[11] = "";
+        if (h->created_at) snprintf(date, sizeof date, "%s", h->created_at);
+        o += sprintf(o, "[%d] %s %s: ", i + 1, h->author ? h->author : "(unknown)", date[0] ? date : "(undated)");
+        const char *t = h->text;
+        size_t tl = strlen(t), end = max_chars > 0 ? fwd_chars(t, tl, 0, max_chars) : tl;
+        char *start = o;
+        *o++ = ' '; /* a sentinel for put_flat's look-back, removed below */
+        o = put_flat(o, t, 0, end);
+        memmove(start, start + 1, (size_t)(o - start - 1));
+        o--;
+        while (o > start && o[-1] == ' ') o--;
+        if (end < tl) o = memcpy(o, "\xE2\x80\xA6", 3), o += 3;
+        *o++ = '\n';
+    }
+    o += sprintf(o, "Answer from the sources and cite them by number, like [1].");
+    return out;
+}
+
+int tg_search_citations(const char *text, size_t n, int n_sources, tg_search_citation *out, int max) {
+    int k = 0;
+    int64_t cp = 0;
+    for (size_t i = 0; i < n && k < max; i++) {
+        if (text[i] == '[') {
+            size_t j = i + 1;
+            int v = 0;
+            while (j < n && j < i + 4 && text[j] >= '0' && text[j] <= '9') v = v * 10 + (text[j++] - '0');
+            if (j > i + 1 && j < n && text[j] == ']' && text[i + 1] != '0' && v >= 1 && v <= n_sources) {
+                out[k].byte_start = i;
+                out[k].byte_end = j + 1;
+                out[k].start = cp;
+                out[k].end = cp + (int64_t)(j + 1 - i); /* the marker is ASCII */
+                out[k].source = v;
+                k++;
+                cp += (int64_t)(j + 1 - i);
+                i = j;
+                continue;
+            }
+        }
+        cp += ((unsigned char)text[i] & 0xC0) != 0x80;
+    }
+    return k;
 }
