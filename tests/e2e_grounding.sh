@@ -2,12 +2,16 @@
 # e2e_grounding.sh — `truthgpt serve --index`: a tiny byte-level model trained
 # on text full of citation markers ([1], [2]) so that its answers cite; an
 # index of a few posts; then tests/grounding_client.mjs (the official openai
-# client and fetch) against the server on a free loopback port; a server
+# client and fetch) and tests/web_grounding.mjs (the chat page in headless
+# Chromium, screenshot in <build>/test-outputs/web_grounding.png) against the
+# server on a free loopback port; a server
 # without an index answers 404 on /v1/search and 400 to grounding; a bad
 # --index exits 2. Usage: tests/e2e_grounding.sh path/to/truthgpt
 set -euo pipefail
 BIN=$(realpath "$1")
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUTDIR=$(dirname "$BIN")/test-outputs
+mkdir -p "$OUTDIR"
 TMP=$(mktemp -d)
 SERVER_PID=""
 cleanup() {
@@ -60,6 +64,12 @@ stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" || fail "server exit stat
 
 start_server --index "$TMP/posts.db"
 node "$ROOT/tests/grounding_client.mjs" "http://127.0.0.1:$PORT" "$KEY" run || fail "grounding_client.mjs"
+if [ -x /usr/bin/chromium ] && [ -d "$ROOT/tests/node_modules/playwright-core" ]; then
+  node "$ROOT/tests/web_grounding.mjs" "http://127.0.0.1:$PORT" "$OUTDIR/web_grounding.png" "$KEY" || fail "web_grounding.mjs"
+  [ -s "$OUTDIR/web_grounding.png" ] || fail "no screenshot"
+else
+  echo "skip the chat page (no /usr/bin/chromium or playwright-core)"
+fi
 stop_server
 
 start_server
