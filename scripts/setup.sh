@@ -3,7 +3,8 @@
 # Usage: scripts/setup.sh [--test] [--demo]   (--test adds test-only packages)
 set -euo pipefail
 want=(build-essential cmake pkg-config clang libopenblas-openmp-dev libdnnl-dev libjansson-dev libsimdjson-dev
-      libmicrohttpd-dev libutf8proc-dev libarchive-dev libssl-dev fortunes fortunes-zh)
+      libmicrohttpd-dev libutf8proc-dev libarchive-dev libssl-dev fortunes fortunes-zh
+      libsqlite3-dev)
 for a in "$@"; do
   case "$a" in
     --test)

@@ -77,6 +77,7 @@ static void write_archive(const char *name, int zip, const char *const *members,
 typedef struct {
     int n;
     char *text[64], *id[64], *created[64], *source[64];
+    char *author[64], *url[64]; /* NULL where the line has none */
 } docs;
 
 static void docs_free(docs *d) {
@@ -85,6 +86,8 @@ static void docs_free(docs *d) {
         free(d->id[i]);
         free(d->created[i]);
         free(d->source[i]);
+        free(d->author[i]);
+        free(d->url[i]);
     }
     d->n = 0;
 }
@@ -107,6 +110,9 @@ static int read_docs(const char *corpus, const char *file, docs *d) {
         d->id[d->n] = strdup(json_string_value(json_object_get(o, "id")));
         d->source[d->n] = strdup(json_string_value(json_object_get(o, "source")));
         d->created[d->n] = json_is_string(ca) ? strdup(json_string_value(ca)) : NULL;
+        json_t *au = json_object_get(o, "author"), *url = json_object_get(o, "url");
+        d->author[d->n] = json_is_string(au) ? strdup(json_string_value(au)) : NULL;
+        d->url[d->n] = json_is_string(url) ? strdup(json_string_value(url)) : NULL;
         json_decref(o);
         d->n++;
     }
@@ -315,6 +321,10 @@ static void check_x_docs(const char *corpus, const tg_ingest_stats *st) {
     if (d.n == 3) {
         CHECK_STR(d.text[0], "Hello & welcome to my feed <3 https://example.com/post");
         CHECK_STR(d.id[0], "1001");
+        /* The handle comes from data/account.js, the URL is the tweet's page. */
+        CHECK(d.author[0] && !strcmp(d.author[0], "@me"));
+        CHECK(d.url[0] && !strcmp(d.url[0], "https://x.com/me/status/1001"));
+        CHECK(d.url[2] && !strcmp(d.url[2], "https://x.com/me/status/1004"));
         CHECK_STR(d.created[0], "2018-10-10T20:19:24Z");
         CHECK_STR(d.text[1], "Look at this sunset over the bay");
         CHECK_STR(d.created[1], "2018-10-12T07:30:00Z"); /* +0200 converted to UTC */
@@ -356,11 +366,25 @@ static void test_x(void) {
     CHECK_EQ_INT(d.n, 4);
     if (d.n == 4) {
         CHECK_STR(d.text[0], "Hello & welcome to my feed <3");
+        CHECK(d.author[0] && !strcmp(d.author[0], "@me"));
         CHECK_STR(d.text[1], "RT @alice: a retweeted thought about compilers");
         CHECK_STR(d.text[3], "Part one: notes on C11 atomics and are here");
     }
     docs_free(&d);
     CHECK_EQ_INT(st.dropped[TG_DROP_retweet], 0);
+
+    /* Without account.js: no author, and the handle-free URL. */
+    write_str("xnoacct/data/tweets.js", TWEETS_JS);
+    o.keep_retweets = 0;
+    o.drop_links = 0;
+    CHECK(run1(&o, "xnoacct", "cx_noacct", &st) == TG_OK);
+    CHECK(read_docs("cx_noacct", "train.jsonl", &d));
+    CHECK_EQ_INT(d.n, 2);
+    if (d.n == 2) {
+        CHECK(d.author[0] == NULL);
+        CHECK(d.url[0] && !strcmp(d.url[0], "https://x.com/i/status/1001"));
+    }
+    docs_free(&d);
 }
 
 /* -------------------------------------------------------------- Mastodon */
@@ -371,11 +395,13 @@ static const char *OUTBOX =
     "  {\"id\": \"https://m.example/users/me/statuses/1/activity\", \"type\": \"Create\",\n"
     "   \"published\": \"2023-05-01T10:00:00Z\",\n"
     "   \"object\": {\"id\": \"https://m.example/users/me/statuses/1\", \"type\": \"Note\",\n"
+    "     \"url\": \"https://m.example/@me/1\", \"attributedTo\": \"https://m.example/users/me\",\n"
     "     \"published\": \"2023-05-01T10:00:00Z\",\n"
     "     \"content\": \"<p>First paragraph &amp; more.</p><p>Second line one<br />second line two &#127881;</p>\"}},\n"
     "  {\"id\": \"https://m.example/users/me/statuses/2/activity\", \"type\": \"Announce\",\n"
     "   \"published\": \"2023-05-02T10:00:00Z\", \"object\": \"https://other.example/statuses/99\"},\n"
     "  {\"id\": \"https://m.example/users/me/statuses/3/activity\", \"type\": \"Create\",\n"
+    "   \"actor\": \"https://m.example/users/me\",\n"
     "   \"object\": {\"id\": \"https://m.example/users/me/statuses/3\", \"type\": \"Note\",\n"
     "     \"published\": \"2023-05-03T12:30:00Z\",\n"
     "     \"content\": \"<p><span class=\\\"h-card\\\"><a href=\\\"https://o.example/@bob\\\" class=\\\"u-url mention\\\">"
@@ -393,6 +419,11 @@ static void check_mastodon(const char *corpus, const tg_ingest_stats *st) {
     if (d.n == 2) {
         CHECK_STR(d.text[0], "First paragraph & more.\n\nSecond line one\nsecond line two \xf0\x9f\x8e\x89");
         CHECK_STR(d.id[0], "https://m.example/users/me/statuses/1");
+        /* url beats id; the author is attributedTo (else the actor) as a handle. */
+        CHECK(d.url[0] && !strcmp(d.url[0], "https://m.example/@me/1"));
+        CHECK(d.author[0] && !strcmp(d.author[0], "@me@m.example"));
+        CHECK(d.url[1] && !strcmp(d.url[1], "https://m.example/users/me/statuses/3"));
+        CHECK(d.author[1] && !strcmp(d.author[1], "@me@m.example"));
         CHECK_STR(d.created[0], "2023-05-01T10:00:00Z");
         CHECK_STR(d.text[1], "@bob see https://example.org/a/very/long/path <tag>");
         CHECK_STR(d.created[1], "2023-05-03T12:30:00Z");
@@ -426,7 +457,8 @@ static void test_jsonl(void) {
     tg_ingest_opts o = quiet_opts();
     tg_ingest_stats st;
     const char *jl =
-        "{\"id\": 7, \"text\": \"first post is here\", \"created_at\": \"2024-01-01T00:00:00Z\"}\n"
+        "{\"id\": 7, \"text\": \"first post is here\", \"created_at\": \"2024-01-01T00:00:00Z\", \"author\": \"alice\", "
+        "\"url\": \"https://forum.example/p/7\"}\n"
         "{\"text\": \"unterminated\n"
         "\n"
         "{\"text\": \"caf\xe9 au lait, please\"}\r\n"
@@ -442,6 +474,9 @@ static void test_jsonl(void) {
     if (d.n == 3) {
         CHECK_STR(d.text[0], "first post is here");
         CHECK_STR(d.id[0], "7");
+        CHECK(d.author[0] && !strcmp(d.author[0], "alice"));
+        CHECK(d.url[0] && !strcmp(d.url[0], "https://forum.example/p/7"));
+        CHECK(d.author[1] == NULL && d.url[1] == NULL);
         CHECK_STR(d.created[0], "2024-01-01T00:00:00Z");
         CHECK_STR(d.text[1], "caf\xef\xbf\xbd au lait, please");
         CHECK(d.created[1] == NULL);

@@ -2,7 +2,10 @@
 // from POST /v1/chat/completions (fetch + server-sent events, with logprobs
 // and the top 5 alternatives of each token), shades every assistant token by
 // its probability and shows the alternatives on hover. Stop aborts the
-// request (the server then cancels the generation). Plain JS, no libraries.
+// request (the server then cancels the generation). When the server has a
+// search index, answers can be grounded in the posts: the sources are listed
+// under the answer, and each sentence that cites one is marked (docs/search.md).
+// Plain JS, no libraries.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -11,15 +14,17 @@ const els = {
   composer: $('composer'), status: $('status'), model: $('model'), tip: $('tip'), newChat: $('new-chat'),
   temperature: $('temperature'), temperatureOut: $('temperature-out'), maxTokens: $('max-tokens'),
   system: $('system'), apiKey: $('api-key'),
+  grounding: $('grounding'), topK: $('top-k'), groundingBox: $('grounding-box'), groundingLegend: $('grounding-legend'),
 };
 
 let history = [];        // [{role, content}] sent with every request
 let controller = null;   // AbortController of the reply being streamed
 let modelName = 'truthgpt';
+let hasIndex = false;    // the server was started with --index (GET /v1/search answers)
 
 // Settings survive a reload (localStorage), the conversation does not.
 for (const [key, el] of [['temperature', els.temperature], ['maxTokens', els.maxTokens], ['system', els.system],
-                         ['apiKey', els.apiKey]]) {
+                         ['apiKey', els.apiKey], ['topK', els.topK]]) {
   const v = localStorage.getItem('truthgpt.' + key);
   if (v !== null) el.value = v;
   el.addEventListener('input', () => localStorage.setItem('truthgpt.' + key, el.value));
@@ -44,6 +49,25 @@ async function loadModel() {
   } catch (e) {
     els.model.textContent = 'model unavailable: ' + e.message;
   }
+  // Grounding is offered when the server has a search index: /v1/search
+  // answers a query without words with 400 then, and 404 without an index.
+  try {
+    const r = await fetch('/v1/search?q=', { headers: headers() });
+    hasIndex = r.status !== 404 && r.status !== 401;
+  } catch (_) { hasIndex = false; }
+  els.groundingBox.hidden = !hasIndex;
+  els.groundingLegend.hidden = !hasIndex;
+}
+
+// "text with **marks**" -> a fragment with <mark> elements (text nodes only: no HTML from the posts).
+function marked(s) {
+  const frag = document.createDocumentFragment();
+  s.split('**').forEach((part, i) => {
+    if (!part) return;
+    if (i % 2) frag.append(Object.assign(document.createElement('mark'), { textContent: part }));
+    else frag.append(document.createTextNode(part));
+  });
+  return frag;
 }
 
 function addMessage(role, text) {
@@ -117,6 +141,15 @@ function showTip(span) {
 }
 els.messages.addEventListener('mouseover', (e) => { if (e.target.classList.contains('tok')) showTip(e.target); });
 els.messages.addEventListener('mouseout', (e) => { if (e.target.classList.contains('tok')) els.tip.hidden = true; });
+// A citing sentence or marker lights up its source, and the reverse.
+function lightSource(target, on) {
+  const el = target.closest && target.closest('[data-source]');
+  const bubble = target.closest && target.closest('.bubble');
+  if (!el || !bubble) return;
+  for (const x of bubble.querySelectorAll(`[data-source="${el.dataset.source}"]`)) x.classList.toggle('hl', on);
+}
+els.messages.addEventListener('mouseover', (e) => lightSource(e.target, true));
+els.messages.addEventListener('mouseout', (e) => lightSource(e.target, false));
 
 // One assistant reply being built from stream chunks. Tokens arrive as
 // bytes (a character may span tokens): a streaming TextDecoder turns each
@@ -131,6 +164,89 @@ class Reply {
     this.cursor.className = 'cursor';
     this.ui.body.append(this.cursor);
     this.tokens = 0;
+    this.sources = null;     // the posts the answer was grounded in (delta.sources)
+    this.annotations = null; // url_citation annotations (the last delta)
+  }
+  // The sources panel under the answer: number, author, date, link, snippet.
+  showSources(sources) {
+    this.sources = sources;
+    const box = document.createElement('div');
+    box.className = 'sources';
+    const h = document.createElement('div');
+    h.className = 'sources-head';
+    h.textContent = sources.length ? `Sources (${sources.length})` : 'No posts matched this question';
+    box.append(h);
+    const ol = document.createElement('ol');
+    for (const src of sources) {
+      const li = document.createElement('li');
+      li.dataset.source = src.index;
+      const head = document.createElement('div');
+      head.className = 'src-head';
+      head.append(Object.assign(document.createElement('span'), { className: 'num', textContent: `[${src.index}]` }));
+      const who = src.author || 'unknown author';
+      if (src.url && /^https?:\/\//.test(src.url)) {
+        head.append(Object.assign(document.createElement('a'), { href: src.url, target: '_blank', rel: 'noopener noreferrer',
+                                                                 textContent: who }));
+      } else head.append(Object.assign(document.createElement('span'), { className: 'who-src', textContent: who }));
+      if (src.created_at) head.append(Object.assign(document.createElement('span'), { className: 'date', textContent: src.created_at.slice(0, 10) }));
+      li.append(head);
+      const snip = document.createElement('div');
+      snip.className = 'snippet';
+      snip.append(marked(src.highlight || src.snippet || ''));
+      li.append(snip);
+      ol.append(li);
+    }
+    box.append(ol);
+    this.sourcesBox = box;
+    this.ui.bubble.append(box);
+  }
+  // After the reply: the marker [N] of each annotation and the sentence
+  // before it are marked in the shaded tokens (the token spans keep their
+  // shading), and each source lists the sentences that cite it.
+  showCitations(annotations) {
+    this.annotations = annotations;
+    if (!this.sources || !annotations || !annotations.length) return;
+    const cps = Array.from(this.content);
+    const spans = [];  // [node, start, end] in code points
+    let at = 0;
+    for (const n of this.ui.body.childNodes) {
+      const len = Array.from(n.textContent).length;
+      spans.push([n, at, at + len]);
+      at += len;
+    }
+    const ends = new Set(['.', '!', '?', '\n', '。', '！', '？']);
+    const citedBy = new Map();
+    for (const a of annotations) {
+      const c = a.url_citation;
+      if (!c) continue;
+      const num = Number(cps.slice(c.start_index, c.end_index).join('').replace(/[^0-9]/g, ''));
+      if (!num) continue;
+      let s0 = c.start_index;
+      for (; s0 > 0; s0--) { // back to the end of the previous sentence (not a decimal point)
+        const ch = cps[s0 - 1];
+        if (ends.has(ch) && !(ch === '.' && /[0-9]/.test(cps[s0 - 2] || '') && /[0-9]/.test(cps[s0] || ''))) break;
+      }
+      while (s0 < c.start_index && /\s/.test(cps[s0])) s0++;
+      for (const [node, a0, a1] of spans) {
+        if (!(node instanceof HTMLElement)) continue;
+        if (a1 > c.start_index && a0 < c.end_index) { node.classList.add('cite'); node.dataset.source = num; }
+        else if (a1 > s0 && a0 < c.start_index) { node.classList.add('cites'); node.dataset.source = num; }
+      }
+      // The sentence as the source lists it: other markers out, each sentence once.
+      const sentence = cps.slice(s0, c.start_index).join('').replace(/\[\d{1,3}\]/g, '').replace(/\s+/g, ' ').trim();
+      if (!citedBy.has(num)) citedBy.set(num, []);
+      if (sentence && !citedBy.get(num).includes(sentence)) citedBy.get(num).push(sentence);
+    }
+    for (const li of this.sourcesBox.querySelectorAll('li')) {
+      const list = citedBy.get(Number(li.dataset.source));
+      if (!list) continue;
+      li.classList.add('cited');
+      if (!list.length) continue;
+      const by = document.createElement('div');
+      by.className = 'cited-by';
+      by.textContent = 'cited by: ' + list.map((x) => '“' + (x.length > 90 ? x.slice(0, 90) + '…' : x) + '”').join(' · ');
+      li.append(by);
+    }
   }
   addDelta(delta, logprobs) {
     if (delta) this.content += delta;
@@ -216,6 +332,7 @@ async function send(text) {
         model: modelName, messages, stream: true, stream_options: { include_usage: true },
         temperature: Number(els.temperature.value), max_tokens: Number(els.maxTokens.value) || 200,
         logprobs: true, top_logprobs: 5,
+        ...(hasIndex && els.grounding.checked ? { grounding: { index: true, top_k: Math.min(10, Math.max(1, Number(els.topK.value) || 3)) } } : {}),
       }),
     });
     if (!res.ok) {
@@ -230,6 +347,8 @@ async function send(text) {
       if (chunk.usage) usage = chunk.usage;
       const c = chunk.choices && chunk.choices[0];
       if (!c) continue;
+      if (c.delta && c.delta.sources) reply.showSources(c.delta.sources);
+      if (c.delta && c.delta.annotations) reply.annotations = c.delta.annotations;
       reply.addDelta(c.delta && c.delta.content, c.logprobs);
       if (c.finish_reason) finish = c.finish_reason;
     }
@@ -243,6 +362,7 @@ async function send(text) {
     }
   }
   reply.finish(finish, usage);
+  if (reply.sources && reply.annotations) reply.showCitations(reply.annotations);
   // After finish(), which trims the body to the reply's content.
   if (error !== null) {
     reply.ui.row.classList.add('error');

@@ -56,6 +56,8 @@ int tg_cli_dtype(const char *value, tg_dtype *out);
     X(chat, "chat with a model in the terminal")                                       \
     X(serve, "serve an OpenAI-compatible API and a web chat page")                     \
     X(inspect, "show where a model came from (manifest, config)")                      \
+    X(index, "build or extend the search index (SQLite FTS5) of a corpus")             \
+    X(search, "search the posts of an index: ranked, with snippets")                   \
     X(bench, "benchmarks: bench train, bench generate")
 
 /* Run directories, shared by train and finetune (run_dir.c). */

@@ -22,7 +22,8 @@ int tg_cmd_serve(int argc, char **argv) {
         .max_body = 0,
         .threads = 0,
     };
-    int max_body_kb = 1024;
+    int max_body_kb = 1024, ground_k = 0;
+    const char *index = NULL;
     const tg_opt opts[] = {
         {"model", TG_OPT_STR, &o.model_path, "DIR", "checkpoint or run directory (its newest checkpoint)"},
         {"host", TG_OPT_STR, &o.host, "ADDR", "address to listen on (loopback unless told otherwise)"},
@@ -33,6 +34,8 @@ int tg_cmd_serve(int argc, char **argv) {
         {"max-tokens-cap", TG_OPT_INT, &o.max_tokens_cap, "N", "largest max_tokens a request may ask (400 above)"},
         {"max-body-kb", TG_OPT_INT, &max_body_kb, "N", "request body limit in KiB (413 above)"},
         {"threads", TG_OPT_INT, &o.threads, "N", "compute threads (0: all cores)"},
+        {"index", TG_OPT_STR, &index, "DB", "search index (truthgpt index): GET /v1/search and grounded chat"},
+        {"ground-top-k", TG_OPT_INT, &ground_k, "K", "ground every chat request in K posts unless it says otherwise"},
         {0},
     };
     char *pos[1];
@@ -40,7 +43,9 @@ int tg_cmd_serve(int argc, char **argv) {
     int rc = tg_args_parse("truthgpt serve --model DIR [--host ADDR] [--port N] [--api-key KEY] [--parallel N]",
                            "Serves the model behind an OpenAI-compatible API (POST /v1/chat/completions,\n"
                            "POST /v1/completions, GET /v1/models), GET /health, GET /metrics (Prometheus)\n"
-                           "and a chat page at GET /. SIGTERM or Ctrl-C finishes running requests, then exits.",
+                           "and a chat page at GET /. SIGTERM or Ctrl-C finishes running requests, then exits.\n"
+                           "With --index DB: GET /v1/search?q=... and chat grounded in the posts (a request's\n"
+                           "\"grounding\": {\"index\": true, \"top_k\": K}) with cited sources; see docs/search.md.",
                            opts, argc, argv, pos, 0, &npos);
     if (rc == -1) return 0;
     if (rc != 0) return rc;
@@ -58,6 +63,8 @@ int tg_cmd_serve(int argc, char **argv) {
         return 2;
     }
     if (o.threads > 0) tg_set_threads(o.threads);
+    if ((rc = tg_grounding_open(index, ground_k)) != TG_OK) return tg_cli_fail(rc);
     rc = tg_serve_run(&o);
+    tg_grounding_close();
     return rc == TG_OK ? 0 : tg_cli_fail(rc);
 }

@@ -46,6 +46,8 @@ typedef struct {
     size_t off, len;          /* raw bytes in the arena */
     int64_t id_off, ca_off;   /* -1: none */
     size_t id_len, ca_len;
+    int64_t au_off, url_off;  /* author and URL: -1: none */
+    size_t au_len, url_len;
     /* results of stage 1 */
     int drop;                 /* -1 kept so far, else a tg_drop_reason */
     char *err;                /* message of a malformed document (malloc'd) */
@@ -87,6 +89,7 @@ struct tg_ingest {
     tg_progress prog;
     int64_t bytes_total, bytes_base, bytes_cur;
     int failed;               /* a fatal error was recorded */
+    char *x_user;             /* X handle from data/account.js, or NULL */
 };
 
 tg_ingest_opts tg_ingest_default_opts(void) {
@@ -234,6 +237,10 @@ static void process_item(tg_ingest *g, int batch, item *it, uint64_t *keys) {
     size_t id_len = it->id_len;
     const char *ca = it->ca_off >= 0 ? g->arena + it->ca_off : NULL;
     size_t ca_len = it->ca_len;
+    const char *au = it->au_off >= 0 ? g->arena + it->au_off : NULL;
+    size_t au_len = it->au_len;
+    const char *url = it->url_off >= 0 ? g->arena + it->url_off : NULL;
+    size_t url_len = it->url_len;
 
     int t = 0; /* this thread's parser and output buffer */
 #ifdef _OPENMP
@@ -272,6 +279,10 @@ static void process_item(tg_ingest *g, int batch, item *it, uint64_t *keys) {
         id_len = d.id_len;
         ca = d.created_at;
         ca_len = d.created_at_len;
+        au = d.author;
+        au_len = d.author_len;
+        url = d.url;
+        url_len = d.url_len;
         /* A JSON string may hold \u0000: the clean-up removes it with the other control characters. */
     }
     char *clean = outbuf_reserve(&g->scratch[t], tlen + 1);
@@ -314,7 +325,7 @@ static void process_item(tg_ingest *g, int batch, item *it, uint64_t *keys) {
     size_t src_len = strlen(src);
     /* id and created_at are valid UTF-8 as they are: they come from simdjson
      * or jansson, both of which validate, or from the content hash. */
-    size_t need = 6 * (id_len + clen + src_len + (ca ? ca_len : 0)) + 64;
+    size_t need = 6 * (id_len + clen + src_len + (ca ? ca_len : 0) + (au ? au_len : 0) + (url ? url_len : 0)) + 96;
     struct outbuf *ob = &g->out[batch * g->n_threads + t];
     char *o0 = outbuf_reserve(ob, need), *o = o0;
     if (o0) {
@@ -326,6 +337,14 @@ static void process_item(tg_ingest *g, int batch, item *it, uint64_t *keys) {
         o = put_json_string(o, src, src_len);
         o = put_lit(o, ",\"created_at\":");
         o = ca ? put_json_string(o, ca, ca_len) : put_lit(o, "null");
+        if (au && au_len) {
+            o = put_lit(o, ",\"author\":");
+            o = put_json_string(o, au, au_len);
+        }
+        if (url && url_len) {
+            o = put_lit(o, ",\"url\":");
+            o = put_json_string(o, url, url_len);
+        }
         o = put_lit(o, "}");
         it->json_buf = batch * g->n_threads + t;
         it->json_off = ob->len;
@@ -461,7 +480,28 @@ static int flush_batch(tg_ingest *g) { return flush_batch_mode(g, 1); }
 
 int tg_ingest_add(tg_ingest *g, tg_item_kind kind, int source, int64_t line, const char *data, size_t len,
                   const char *id, const char *created_at) {
-    size_t need = len + (id ? strlen(id) : 0) + (created_at ? strlen(created_at) : 0);
+    tg_ingest_meta m = {id, created_at, NULL, NULL};
+    return tg_ingest_add_post(g, kind, source, line, data, len, &m);
+}
+
+/* Copies s (may be NULL) into the arena; *off = -1 for none. */
+static int arena_put_str(tg_ingest *g, const char *s, int64_t *off, size_t *len) {
+    *off = -1;
+    *len = 0;
+    if (!s) return TG_OK;
+    size_t o = 0;
+    *len = strlen(s);
+    TG_TRY(arena_put(g, s, *len, &o));
+    *off = (int64_t)o;
+    return TG_OK;
+}
+
+int tg_ingest_add_post(tg_ingest *g, tg_item_kind kind, int source, int64_t line, const char *data, size_t len,
+                       const tg_ingest_meta *m) {
+    const char *id = m ? m->id : NULL, *created_at = m ? m->created_at : NULL;
+    const char *author = m ? m->author : NULL, *url = m ? m->url : NULL;
+    size_t need = len + (id ? strlen(id) : 0) + (created_at ? strlen(created_at) : 0) + (author ? strlen(author) : 0) +
+                  (url ? strlen(url) : 0);
     if (g->n_items == BATCH_ITEMS || (g->arena_len && g->arena_len + need > BATCH_BYTES))
         TG_TRY(flush_batch_mode(g, 0));
     item *it = &g->items[g->cur][g->n_items];
@@ -470,20 +510,11 @@ int tg_ingest_add(tg_ingest *g, tg_item_kind kind, int source, int64_t line, con
     it->source = source;
     it->line = line;
     it->len = len;
-    it->id_off = it->ca_off = -1;
     TG_TRY(arena_put(g, data, len, &it->off));
-    if (id) {
-        size_t off = 0;
-        it->id_len = strlen(id);
-        TG_TRY(arena_put(g, id, it->id_len, &off));
-        it->id_off = (int64_t)off;
-    }
-    if (created_at) {
-        size_t off = 0;
-        it->ca_len = strlen(created_at);
-        TG_TRY(arena_put(g, created_at, it->ca_len, &off));
-        it->ca_off = (int64_t)off;
-    }
+    TG_TRY(arena_put_str(g, id, &it->id_off, &it->id_len));
+    TG_TRY(arena_put_str(g, created_at, &it->ca_off, &it->ca_len));
+    TG_TRY(arena_put_str(g, author, &it->au_off, &it->au_len));
+    TG_TRY(arena_put_str(g, url, &it->url_off, &it->url_len));
     g->n_items++;
     return TG_OK;
 }
@@ -530,6 +561,15 @@ int tg_ingest_is_x_file(const char *path) {
 }
 
 int tg_ingest_is_mastodon_file(const char *path) { return !strcmp(base_name(path), "outbox.json"); }
+
+int tg_ingest_is_x_account_file(const char *path) { return !strcmp(base_name(path), "account.js"); }
+
+void tg_ingest_set_x_user(tg_ingest *g, const char *username) {
+    free(g->x_user);
+    g->x_user = username && username[0] ? strdup(username) : NULL;
+}
+
+const char *tg_ingest_x_user(const tg_ingest *g) { return g->x_user; }
 
 static int is_archive_name(const char *path) {
     return ends_with(path, ".zip") || ends_with(path, ".tar") || ends_with(path, ".tar.gz") ||
@@ -587,6 +627,9 @@ static int member_cb(void *ctx, const char *member, char *data, size_t len) {
     member_ctx *mc = ctx;
     char name[4096];
     snprintf(name, sizeof name, "%s/%s", mc->archive, member);
+    /* account.js names the handle of the tweets after it (X archives list
+     * data/ in name order, so it comes before tweets.js). */
+    if (tg_ingest_is_x_account_file(member)) return tg_ingest_read_x_account(mc->g, data, len);
     int source = tg_ingest_source(mc->g, name);
     tg_ingest_count_file(mc->g);
     mc->found++;
@@ -597,7 +640,7 @@ static int member_cb(void *ctx, const char *member, char *data, size_t len) {
 static int want_member(void *ctx, const char *member) {
     const char *fmt = ((member_ctx *)ctx)->format;
     if (!fmt || !strcmp(fmt, "x"))
-        if (tg_ingest_is_x_file(member)) return 1;
+        if (tg_ingest_is_x_file(member) || tg_ingest_is_x_account_file(member)) return 1;
     if (!fmt || !strcmp(fmt, "mastodon"))
         if (tg_ingest_is_mastodon_file(member)) return 1;
     return 0;
@@ -661,6 +704,20 @@ static int read_dir(tg_ingest *g, const char *path) {
                                 : "");
     qsort(files, (size_t)nf, sizeof files[0], cmp_parts);
     int rc = TG_OK;
+    if (is_x) { /* the handle, for the tweets' author and URL */
+        int fx = 0;
+        while (fx < nf && !tg_ingest_is_x_file(files[fx])) fx++;
+        char *dir = fx < nf ? strdup(files[fx]) : NULL, *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash) *slash = 0;
+        char *acct = slash ? tg_path_join(dir, "account.js") : NULL;
+        char *data = NULL;
+        size_t len = 0;
+        if (acct && tg_path_exists(acct) && tg_read_file(acct, &data, &len) == TG_OK)
+            rc = tg_ingest_read_x_account(g, data, len);
+        free(data);
+        free(acct);
+        free(dir);
+    }
     for (int i = 0; i < nf; i++) {
         if (rc == TG_OK) {
             int source = tg_ingest_source(g, files[i]);
@@ -668,7 +725,6 @@ static int read_dir(tg_ingest *g, const char *path) {
         }
         free(files[i]);
     }
-    (void)is_x;
     return rc;
 }
 
@@ -863,6 +919,7 @@ int tg_ingest_run(const tg_ingest_opts *o, char *const *inputs, int n_inputs, co
     }
     for (int i = 0; i < n_inputs && rc == TG_OK; i++) {
         g->bytes_cur = 0;
+        tg_ingest_set_x_user(g, NULL); /* each X archive names its own account */
         rc = read_input(g, inputs[i]);
         if (rc == TG_OK) rc = flush_batch(g);
         int64_t sz = input_size(inputs[i]);
@@ -912,6 +969,7 @@ int tg_ingest_run(const tg_ingest_opts *o, char *const *inputs, int n_inputs, co
     free(val_path);
     for (int i = 0; i < g->n_sources; i++) free(g->sources[i]);
     free(g->sources);
+    free(g->x_user);
     free(g->arena);
     free(g->items[0]);
     free(g->items[1]);

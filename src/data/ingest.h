@@ -164,6 +164,24 @@ int tg_ingest_source(tg_ingest *g, const char *name);
  * its start (0 if none). The data is copied. */
 int tg_ingest_add(tg_ingest *g, tg_item_kind kind, int source, int64_t line, const char *data, size_t len,
                   const char *id, const char *created_at);
+/* What an archive knows about a post besides its text; any field may be
+ * NULL. author and url reach the corpus line as "author" and "url" (only
+ * when present, so text corpora keep their four keys). */
+typedef struct {
+    const char *id, *created_at;
+    const char *author; /* handle: "@name" (X), "@name@host" (Mastodon) */
+    const char *url;    /* the post's own page */
+} tg_ingest_meta;
+/* tg_ingest_add with all of a post's metadata. */
+int tg_ingest_add_post(tg_ingest *g, tg_item_kind kind, int source, int64_t line, const char *data, size_t len,
+                       const tg_ingest_meta *m);
+/* The X account's handle (from data/account.js), NULL until one is read. */
+void tg_ingest_set_x_user(tg_ingest *g, const char *username);
+const char *tg_ingest_x_user(const tg_ingest *g);
+/* Reads data/account.js ("window.YTD.account.part0 = [{"account":
+ * {"username": ...}}]") and remembers the username; a file without one is
+ * ignored (posts then have no author, and a URL without the handle). */
+int tg_ingest_read_x_account(tg_ingest *g, const char *data, size_t len);
 /* Reports a document dropped for `why` (malformed, too_long) at line of
  * source (line > 0: "FILE:LINE", line < 0: "FILE: record -line", 0: no
  * place), counts it, and returns TG_ERR_INPUT with --strict (the caller
@@ -220,5 +238,6 @@ int tg_archive_each(const char *path, int (*want)(void *ctx, const char *member)
 /* Member/file name classification (ingest.c). */
 int tg_ingest_is_x_file(const char *path);        /* tweets.js, tweet.js, tweets-partN.js */
 int tg_ingest_is_mastodon_file(const char *path); /* outbox.json */
+int tg_ingest_is_x_account_file(const char *path); /* account.js */
 
 #endif /* TG_DATA_INGEST_H */

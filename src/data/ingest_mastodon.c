@@ -3,13 +3,27 @@
  * ActivityStreams OrderedCollection. Create activities of Notes are posts
  * (their HTML content becomes plain text: paragraphs and line breaks kept,
  * entities decoded); Announce activities are boosts of other people's posts
- * and are dropped; anything else is counted as not a note.
+ * and are dropped; anything else is counted as not a note. The Note's url
+ * (else its id) is the post's URL and its attributedTo the author, as a
+ * handle (@name@host).
  */
 #include <jansson.h>
 #include <string.h>
 
 #include "core/core.h"
 #include "data/ingest.h"
+
+/* The actor's handle: "https://host/users/name" -> "@name@host"; an actor
+ * of another shape is kept as it is. Returns out. */
+static const char *mastodon_handle(const char *actor, char *out, size_t n) {
+    const char *p = strstr(actor, "://");
+    const char *host = p ? p + 3 : NULL, *users = host ? strstr(host, "/users/") : NULL;
+    const char *name = users ? users + 7 : NULL;
+    if (name && *name && !strchr(name, '/') && users - host < 200)
+        snprintf(out, n, "@%s@%.*s", name, (int)(users - host), host);
+    else snprintf(out, n, "%s", actor);
+    return out;
+}
 
 int tg_ingest_read_mastodon(tg_ingest *g, int source, char *data, size_t len) {
     char *fixed = NULL;
@@ -71,7 +85,13 @@ int tg_ingest_read_mastodon(tg_ingest *g, int source, char *data, size_t len) {
         if (!id) id = json_string_value(json_object_get(act, "id"));
         const char *pub = json_string_value(json_object_get(obj, "published"));
         if (!pub) pub = json_string_value(json_object_get(act, "published"));
-        rc = tg_ingest_add(g, TG_ITEM_TEXT, source, -(int64_t)(k + 1), buf, n, id, pub);
+        const char *url = json_string_value(json_object_get(obj, "url"));
+        if (!url) url = id;
+        const char *actor = json_string_value(json_object_get(obj, "attributedTo"));
+        if (!actor) actor = json_string_value(json_object_get(act, "actor"));
+        char author[256];
+        tg_ingest_meta m = {id, pub, actor ? mastodon_handle(actor, author, sizeof author) : NULL, url};
+        rc = tg_ingest_add_post(g, TG_ITEM_TEXT, source, -(int64_t)(k + 1), buf, n, &m);
     }
     free(buf);
     json_decref(root);

@@ -9,7 +9,8 @@
  * links (entities.media) are dropped, the media themselves are not text;
  * then HTML entities (&amp; &lt; &gt;) are decoded. Retweets ("RT @user:")
  * are skipped unless --keep-retweets. id_str is the document id; created_at
- * ("Wed Oct 10 20:19:24 +0000 2018") becomes ISO 8601 UTC.
+ * ("Wed Oct 10 20:19:24 +0000 2018") becomes ISO 8601 UTC. The author is
+ * "@" + data/account.js's username and the URL the tweet's x.com page.
  */
 #include <jansson.h>
 #include <string.h>
@@ -212,10 +213,36 @@ int tg_ingest_read_x(tg_ingest *g, int source, char *data, size_t len) {
             x_date_iso(json_string_value(cav), date, sizeof date);
             ca = date;
         }
-        rc = tg_ingest_add(g, TG_ITEM_TEXT, source, -(int64_t)(k + 1), buf, n, id, ca);
+        /* The archive's tweets carry no author: the handle is account.js's,
+         * and the post's page is x.com/HANDLE/status/ID (x.com/i/status/ID
+         * without one, which x.com redirects). */
+        const char *user = tg_ingest_x_user(g);
+        char author[80], url[160];
+        if (user) snprintf(author, sizeof author, "@%s", user);
+        if (id) snprintf(url, sizeof url, "https://x.com/%s/status/%s", user ? user : "i", id);
+        tg_ingest_meta m = {id, ca, user ? author : NULL, id ? url : NULL};
+        rc = tg_ingest_add_post(g, TG_ITEM_TEXT, source, -(int64_t)(k + 1), buf, n, &m);
     }
     free(buf);
     json_decref(arr);
     free(fixed);
     return rc;
+}
+
+int tg_ingest_read_x_account(tg_ingest *g, const char *data, size_t len) {
+    const char *eq = memchr(data, '=', len);
+    size_t i = eq ? (size_t)(eq - data) + 1 : 0;
+    json_error_t err;
+    json_t *arr = json_loadb(data + i, len - i, JSON_DISABLE_EOF_CHECK, &err);
+    json_t *acct = json_object_get(json_array_get(arr, 0), "account");
+    const char *user = json_string_value(json_object_get(acct, "username"));
+    /* A handle is [A-Za-z0-9_]{1,15}: anything else is not one. */
+    size_t ul = user ? strlen(user) : 0;
+    int ok = ul > 0 && ul <= 50;
+    for (size_t k = 0; ok && k < ul; k++)
+        ok = (user[k] >= 'a' && user[k] <= 'z') || (user[k] >= 'A' && user[k] <= 'Z') ||
+             (user[k] >= '0' && user[k] <= '9') || user[k] == '_';
+    if (ok) tg_ingest_set_x_user(g, user);
+    json_decref(arr);
+    return TG_OK;
 }

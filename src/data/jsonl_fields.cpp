@@ -15,7 +15,7 @@
 struct tg_jsonl_parser {
     simdjson::dom::parser parser;
     std::vector<char> buf; /* the line, then SIMDJSON_PADDING bytes simdjson may read */
-    char num[2][32];       /* integer id or date, as text */
+    char num[4][32];       /* integer id, date, author or url, as text */
 };
 
 tg_jsonl_parser *tg_jsonl_parser_new(void) { return new (std::nothrow) tg_jsonl_parser(); }
@@ -102,5 +102,11 @@ int tg_jsonl_extract(tg_jsonl_parser *p, const char *line, size_t len, const cha
         string_field(rootobj, id_names, p->num[0], sizeof p->num[0], &out->id, &out->id_len);
     if (!string_field(parent, ca_names, p->num[1], sizeof p->num[1], &out->created_at, &out->created_at_len) && nested)
         string_field(rootobj, ca_names, p->num[1], sizeof p->num[1], &out->created_at, &out->created_at_len);
+    static const char *const au_names[] = {"author", "username", "screen_name", "handle", "user", nullptr};
+    static const char *const url_names[] = {"url", "permalink", "link", nullptr};
+    if (!string_field(parent, au_names, p->num[2], sizeof p->num[2], &out->author, &out->author_len) && nested)
+        string_field(rootobj, au_names, p->num[2], sizeof p->num[2], &out->author, &out->author_len);
+    if (!string_field(parent, url_names, p->num[3], sizeof p->num[3], &out->url, &out->url_len) && nested)
+        string_field(rootobj, url_names, p->num[3], sizeof p->num[3], &out->url, &out->url_len);
     return TG_JSONL_OK;
 }

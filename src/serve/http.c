@@ -121,6 +121,7 @@ static tg_endpoint route(const char *url) {
     if (strcmp(url, "/v1/models") == 0) return TG_EP_MODELS;
     if (strcmp(url, "/health") == 0) return TG_EP_HEALTH;
     if (strcmp(url, "/metrics") == 0) return TG_EP_METRICS;
+    if (strcmp(url, "/v1/search") == 0) return TG_EP_SEARCH;
     size_t len;
     const char *type;
     if (tg_asset_find(url, &len, &type)) return TG_EP_PAGE;
@@ -273,6 +274,10 @@ static enum MHD_Result handle_generation(struct MHD_Connection *c, conn *k) {
 
 /* ---------------------------------------------------------------- routes */
 
+static const char *query_arg(void *c, const char *name) {
+    return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+}
+
 static enum MHD_Result handle(server *s, struct MHD_Connection *c, conn *k, const char *url, const char *method) {
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     switch (k->ep) {
@@ -303,6 +308,12 @@ static enum MHD_Result handle(server *s, struct MHD_Connection *c, conn *k, cons
     case TG_EP_COMPLETIONS:
         if (strcmp(method, "POST") != 0) break;
         return handle_generation(c, k);
+    case TG_EP_SEARCH: { /* grounding.c */
+        if (!get) break;
+        int status = 500;
+        char *json = tg_grounding_search_json(query_arg, c, &status);
+        return respond_json(c, k, status, json);
+    }
     default: {
         char msg[300];
         snprintf(msg, sizeof msg, "no such endpoint: %s %.200s", method, url);
@@ -333,7 +344,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         k->ep = route(url);
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (ci) k->fd = ci->connect_fd;
-        bool gen = k->ep == TG_EP_CHAT || k->ep == TG_EP_COMPLETIONS || k->ep == TG_EP_MODELS;
+        bool gen = k->ep == TG_EP_CHAT || k->ep == TG_EP_COMPLETIONS || k->ep == TG_EP_MODELS || k->ep == TG_EP_SEARCH;
         if (gen && !authorized(s, c))
             return respond_error(c, k, 401, "invalid_request_error", NULL, "invalid_api_key",
                                  "missing or wrong API key: send 'Authorization: Bearer KEY'");

@@ -13,7 +13,7 @@
 #include "serve/serve.h"
 
 static const char *const ep_names[TG_EP_COUNT] = {"/v1/chat/completions", "/v1/completions", "/v1/models",
-                                                  "/health", "/metrics", "/", "other"};
+                                                  "/health", "/metrics", "/", "/v1/search", "other"};
 static const int codes[] = {200, 400, 401, 404, 405, 413, 429, 500, 503};
 #define N_CODES (int)(sizeof codes / sizeof codes[0])
 

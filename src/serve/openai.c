@@ -56,6 +56,7 @@ void tg_sreq_release(tg_sreq *r) {
     free(r->events);
     free(r->prompt);
     free(r->prompt_text);
+    tg_grounding_free(r->grounding);
     free(r->error);
     if (r->wake_fd >= 0) close(r->wake_fd);
     pthread_mutex_destroy(&r->mu);
@@ -290,7 +291,7 @@ static char *message_content(json_t *m, size_t i, tg_api_error *err) {
 
 /* Chat: messages -> prompt ids through the model's chat template. Returns
  * the count, or -1 with *err filled. */
-static int chat_prompt(const tg_api_ctx *ctx, json_t *body, int32_t **ids, tg_api_error *err) {
+static int chat_prompt(const tg_api_ctx *ctx, json_t *body, int32_t **ids, void **grounding, tg_api_error *err) {
     json_t *msgs = json_object_get(body, "messages");
     if (!msgs) {
         tg_api_error_fill(err, 400, "invalid_request_error", "messages", "missing_required_parameter",
@@ -352,12 +353,7 @@ static int chat_prompt(const tg_api_ctx *ctx, json_t *body, int32_t **ids, tg_ap
         contents[i] = message_content(m, i, err);
         if (!contents[i]) ok = false;
     }
-    if (ok) {
-        n_ids = ctx->encode_chat(ctx->ctx, roles, (const char *const *)contents, (int)n, ids);
-        if (n_ids < 0)
-            tg_api_error_fill(err, 400, "invalid_request_error", "messages", "invalid_value",
-                              "the messages could not be tokenized (invalid UTF-8?)");
-    }
+    if (ok) n_ids = tg_grounding_encode_chat(ctx, body, roles, contents, (int)n, ids, grounding, err);
     for (size_t i = 0; contents && i < n; i++) free(contents[i]);
     free(contents);
     free(roles);
@@ -512,7 +508,7 @@ tg_sreq *tg_api_parse(const tg_api_ctx *ctx, tg_sreq_kind kind, const char *body
                               "'top_logprobs' requires 'logprobs' to be true");
             goto fail;
         }
-        int np = chat_prompt(ctx, j, &r->prompt, err);
+        int np = chat_prompt(ctx, j, &r->prompt, &r->grounding, err);
         if (np < 0) goto fail;
         r->n_prompt = np;
     } else {
@@ -658,6 +654,7 @@ char *tg_api_response_json(const tg_sreq *r) {
         }
         choice = json_pack("{s:i, s:{s:s, s:o, s:n}, s:o, s:s}", "index", 0, "message", "role", "assistant",
                            "content", content, "refusal", "logprobs", lp, "finish_reason", finish);
+        tg_grounding_message(r->grounding, json_object_get(choice, "message"));
     } else {
         size_t off = plen;
         json_t *lp = r->logprobs ? completion_logprobs(r, 0, r->n_events, &off) : json_null();
@@ -710,9 +707,10 @@ static json_t *chunk_base(const tg_sreq *r, json_t *choices) {
 bool tg_api_stream_next(tg_sreq *r, tg_api_stream *st, char **out, size_t *out_len, size_t *out_cap) {
     if (st->finished) return true;
     if (r->kind == TG_SREQ_CHAT && !st->sent_role) {
-        sse_append(out, out_len, out_cap,
-                   chunk_base(r, json_pack("[{s:i, s:{s:s, s:s}, s:n, s:n}]", "index", 0, "delta", "role",
-                                           "assistant", "content", "", "logprobs", "finish_reason")));
+        json_t *first = json_pack("[{s:i, s:{s:s, s:s}, s:n, s:n}]", "index", 0, "delta", "role", "assistant",
+                                  "content", "", "logprobs", "finish_reason");
+        tg_grounding_stream_start(r->grounding, json_object_get(json_array_get(first, 0), "delta"));
+        sse_append(out, out_len, out_cap, chunk_base(r, first));
         st->sent_role = true;
     }
     if (r->kind == TG_SREQ_COMPLETION && r->echo && st->cursor == 0 && st->text_offset == 0 && r->prompt_text &&
@@ -778,7 +776,10 @@ bool tg_api_stream_next(tg_sreq *r, tg_api_stream *st, char **out, size_t *out_l
     } else {
         json_t *choice;
         if (r->kind == TG_SREQ_CHAT)
+        {
             choice = json_pack("{s:i, s:{}, s:n, s:s}", "index", 0, "delta", "logprobs", "finish_reason", finish);
+            tg_grounding_stream_end(r->grounding, r, json_object_get(choice, "delta"));
+        }
         else
             choice = json_pack("{s:s, s:i, s:n, s:s}", "text", "", "index", 0, "logprobs", "finish_reason", finish);
         sse_append(out, out_len, out_cap, chunk_base(r, json_pack("[o]", choice)));

@@ -90,6 +90,7 @@ struct tg_sreq {
     bool stream, include_usage;
     bool echo;               /* completions: echo the prompt (text only) */
     char *prompt_text;       /* completions with echo: the prompt (malloc'd) */
+    void *grounding;         /* chat grounded in the search index: its sources (grounding.c), or NULL */
     double t_submit;
 
     /* ---- shared, under mu */
@@ -170,6 +171,30 @@ typedef struct {
 } tg_api_stream;
 bool tg_api_stream_next(tg_sreq *r, tg_api_stream *st, char **out, size_t *out_len, size_t *out_cap);
 
+/* ------------------------------------------------------------ grounding.c */
+
+/* Opens the search index that /v1/search and grounded chat use (NULL: none,
+ * then both answer that there is none). default_top_k > 0 grounds every
+ * chat request that does not say otherwise. */
+int tg_grounding_open(const char *index_path, int default_top_k);
+void tg_grounding_close(void);
+/* Tokenizes a chat like ctx->encode_chat; when the request's "grounding"
+ * (or the server default) asks for it, the top posts for the last user
+ * message go in a system message before it (tg_search_sources_prompt) and
+ * *sources holds them for the reply. Returns the count, or -1 with *err. */
+int tg_grounding_encode_chat(const tg_api_ctx *ctx, json_t *body, const char **roles, char **contents, int n,
+                             int32_t **ids, void **sources, tg_api_error *err);
+void tg_grounding_free(void *sources);
+/* A finished reply's message gets "annotations" (url_citation, one per
+ * marker [N] of its content) and "sources". No-op without sources. */
+void tg_grounding_message(const void *sources, json_t *message);
+/* Streaming: the first delta carries "sources", the last "annotations". */
+void tg_grounding_stream_start(const void *sources, json_t *delta);
+void tg_grounding_stream_end(const void *sources, const tg_sreq *r, json_t *delta);
+/* GET /v1/search: arg(ctx, name) gives a query-string argument or NULL.
+ * Returns the body (malloc'd JSON) and its HTTP status. */
+char *tg_grounding_search_json(const char *(*arg)(void *ctx, const char *name), void *ctx, int *status);
+
 /* ------------------------------------------------------------ scheduler.c */
 
 typedef struct tg_scheduler tg_scheduler;
@@ -193,7 +218,7 @@ void tg_scheduler_stop(tg_scheduler *s);
 /* -------------------------------------------------------------- metrics.c */
 
 typedef enum {
-    TG_EP_CHAT = 0, TG_EP_COMPLETIONS, TG_EP_MODELS, TG_EP_HEALTH, TG_EP_METRICS, TG_EP_PAGE, TG_EP_OTHER,
+    TG_EP_CHAT = 0, TG_EP_COMPLETIONS, TG_EP_MODELS, TG_EP_HEALTH, TG_EP_METRICS, TG_EP_PAGE, TG_EP_SEARCH, TG_EP_OTHER,
     TG_EP_COUNT
 } tg_endpoint;
 
