@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "core/core.h"
+#include "model/checkpoint_verify.h"
 #include "train/loader.h"
 #include "train/trainer.h"
 
@@ -189,6 +190,7 @@ int tg_cmd_train(int argc, char **argv) {
      * config first, then open the data with it. */
     if (resuming) {
         rc = tg_checkpoint_read_config(ckpt, &cfg);
+        if (rc == TG_OK) rc = tg_checkpoint_check_weights(ckpt, &cfg);
     } else if (f.init) {
         char dir[4096];
         rc = tg_checkpoint_resolve(f.init, dir, sizeof dir);

@@ -15,13 +15,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/core.h"
+#include "model/checkpoint_verify.h"
 #include "model/safetensors.h"
 
 /* ------------------------------------------------------------ tensor names */
@@ -332,6 +332,9 @@ int tg_model_load(tg_model **out, const char *path) {
     TG_TRY(tg_checkpoint_resolve(path, dir, sizeof dir));
     tg_config cfg;
     TG_TRY(tg_checkpoint_read_config(dir, &cfg));
+    /* Before the parameters are allocated: a config the weights file does
+     * not back (n_layer 3000 beside a 4-layer file) fails here, small. */
+    TG_TRY(tg_checkpoint_check_weights(dir, &cfg));
     tg_model *m;
     TG_TRY(tg_model_init(&m, &cfg));
     int rc = tg_model_load_weights(m, dir);
@@ -380,21 +383,6 @@ int tg_checkpoint_load_optimizer(const char *dir, tg_model *m, float *m1, float 
 }
 
 /* ------------------------------------------------------------ checkpoints */
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-/* rm -rf of a directory we created (a checkpoint or its temporary). */
-static int remove_tree(const char *path) {
-    if (!tg_path_exists(path)) return TG_OK;
-    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-        return tg_error_set(TG_ERR_RUNTIME, "%s: cannot remove: %s", path, strerror(errno));
-    return TG_OK;
-}
 
 static void fsync_dir(const char *path) {
     int fd = open(path, O_RDONLY | O_DIRECTORY);
@@ -461,7 +449,7 @@ int tg_checkpoint_save(const char *run_dir, int64_t step, tg_model *m, const tg_
     snprintf(tmp, fl, "%s.tmp", final);
     snprintf(old, fl, "%s.old", final);
     /* A .tmp left by a crash is incomplete by construction: start over. */
-    int rc = remove_tree(tmp);
+    int rc = tg_remove_tree(tmp);
     if (rc == TG_OK) rc = tg_mkdirs(tmp);
     if (rc == TG_OK) rc = fill_dir(tmp, m, x);
     if (rc == TG_OK) {
@@ -470,7 +458,7 @@ int tg_checkpoint_save(const char *run_dir, int64_t step, tg_model *m, const tg_
          * same step again): move it aside first, since rename() cannot
          * replace a non-empty directory. */
         if (tg_path_exists(final)) {
-            remove_tree(old);
+            tg_remove_tree(old);
             if (rename(final, old) != 0)
                 rc = tg_error_set(TG_ERR_RUNTIME, "%s: cannot move aside: %s", final, strerror(errno));
         }
@@ -478,10 +466,10 @@ int tg_checkpoint_save(const char *run_dir, int64_t step, tg_model *m, const tg_
             rc = tg_error_set(TG_ERR_RUNTIME, "%s: cannot rename into place: %s", final, strerror(errno));
         if (rc == TG_OK) {
             fsync_dir(run_dir);
-            remove_tree(old);
+            tg_remove_tree(old);
         }
     }
-    if (rc != TG_OK) remove_tree(tmp);
+    if (rc != TG_OK) tg_remove_tree(tmp);
     if (rc == TG_OK && out_dir) snprintf(out_dir, n, "%s", final);
     free(final);
     free(tmp);
