@@ -20,6 +20,9 @@ int tg_cmd_serve(int argc, char **argv) {
         .max_tokens_cap = 4096,
         .max_body = 0,
         .threads = 0,
+        .max_connections = 256,
+        .max_per_client = 64,
+        .request_timeout = 30,
     };
     int max_body_kb = 1024;
     const tg_opt opts[] = {
@@ -32,6 +35,11 @@ int tg_cmd_serve(int argc, char **argv) {
         {"max-tokens-cap", TG_OPT_INT, &o.max_tokens_cap, "N", "largest max_tokens a request may ask (400 above)"},
         {"max-body-kb", TG_OPT_INT, &max_body_kb, "N", "request body limit in KiB (413 above)"},
         {"threads", TG_OPT_INT, &o.threads, "N", "compute threads (0: all cores)"},
+        {"max-connections", TG_OPT_INT, &o.max_connections, "N", "open connections served (more: /health only)"},
+        {"max-connections-per-client", TG_OPT_INT, &o.max_per_client, "N",
+         "of them from one client address (0: no limit; behind a proxy all share its address)"},
+        {"request-timeout", TG_OPT_INT, &o.request_timeout, "S",
+         "seconds to receive a whole request, headers and body (408 and close after)"},
         {0},
     };
     char *pos[1];
