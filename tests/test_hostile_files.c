@@ -287,6 +287,108 @@ static void test_shards(void) {
     free(big);
 }
 
+/* ------------------------------------------------------------ checkpoints */
+
+static void flip_byte(const char *path, long off) {
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL);
+    if (!f) return;
+    fseek(f, off, SEEK_SET);
+    int ch = fgetc(f);
+    fseek(f, off, SEEK_SET);
+    fputc(ch ^ 0x10, f);
+    fclose(f);
+}
+
+static void test_checkpoint_trust(void) {
+    tg_config c;
+    tg_model *m = tiny_model(&c);
+    size_t n;
+    tg_model_param_memory(m, &n);
+    float *m1 = calloc(n, sizeof *m1), *v2 = calloc(n, sizeof *v2);
+    for (size_t i = 0; i < n; i++) m1[i] = 0.001f * (float)(i % 97), v2[i] = 1e-6f * (float)(i % 13);
+    tg_checkpoint_extras x = {m1, v2, "{\"step\": 1}\n", "{}\n", NULL};
+    char run[256], path[400], out[512];
+    snprintf(run, sizeof run, "%s/run", g_dir);
+    CHECK(tg_mkdirs(run) == TG_OK);
+    for (int step = 1; step <= 3; step++) CHECK(tg_checkpoint_save(run, step, m, &x, NULL, 0) == TG_OK);
+    snprintf(path, sizeof path, "%s/checkpoint-3/%s", run, TG_CHECKPOINT_SUMS);
+    CHECK(tg_path_exists(path));
+    char *sums;
+    size_t len;
+    CHECK(tg_read_file(path, &sums, &len) == TG_OK);
+    /* sha256sum(1) format, every file of the checkpoint listed. */
+    CHECK(len > 0 && strstr(sums, "  model.safetensors\n") && strstr(sums, "  optimizer.safetensors\n") &&
+          strstr(sums, "  config.json\n") && strstr(sums, "  trainer_state.json\n") && sums[64] == ' ');
+    free(sums);
+    snprintf(path, sizeof path, "%s/checkpoint-3", run);
+    int had = 0;
+    CHECK(tg_checkpoint_verify_sums(path, &had) == TG_OK && had == 1);
+    CHECK(tg_checkpoint_resolve(run, out, sizeof out) == TG_OK && strcmp(out, path) == 0);
+
+    /* A bit flip in the newest's optimizer data: skipped for checkpoint-2. */
+    snprintf(path, sizeof path, "%s/checkpoint-3/optimizer.safetensors", run);
+    flip_byte(path, 4000);
+    snprintf(path, sizeof path, "%s/checkpoint-3", run);
+    CHECK(tg_checkpoint_verify_sums(path, NULL) == TG_ERR_INPUT && strstr(tg_error_message(), "optimizer.safetensors") &&
+          strstr(tg_error_message(), "SHA-256"));
+    snprintf(path, sizeof path, "%s/checkpoint-2", run);
+    CHECK(tg_checkpoint_resolve(run, out, sizeof out) == TG_OK && strcmp(out, path) == 0);
+    /* checkpoint-2 without sums and without its optimizer file: still
+     * caught (trainer_state.json without optimizer.safetensors). */
+    snprintf(path, sizeof path, "%s/checkpoint-2/%s", run, TG_CHECKPOINT_SUMS);
+    CHECK(unlink(path) == 0);
+    snprintf(path, sizeof path, "%s/checkpoint-2/optimizer.safetensors", run);
+    CHECK(unlink(path) == 0);
+    snprintf(path, sizeof path, "%s/checkpoint-1", run);
+    CHECK(tg_checkpoint_resolve(run, out, sizeof out) == TG_OK && strcmp(out, path) == 0);
+    /* A truncated model file, no sums: its header check catches it. */
+    snprintf(path, sizeof path, "%s/checkpoint-1/%s", run, TG_CHECKPOINT_SUMS);
+    CHECK(unlink(path) == 0);
+    snprintf(path, sizeof path, "%s/checkpoint-1/model.safetensors", run);
+    CHECK(truncate(path, 3000) == 0);
+    CHECK(tg_checkpoint_resolve(run, out, sizeof out) == TG_ERR_INPUT && strstr(tg_error_message(), "no usable") &&
+          strstr(tg_error_message(), "checkpoint-3"));
+    /* Loading a checkpoint named directly checks its sums too. */
+    CHECK(tg_checkpoint_save(run, 5, m, &x, NULL, 0) == TG_OK);
+    snprintf(path, sizeof path, "%s/checkpoint-5/model.safetensors", run);
+    long off = data_offset(path, "transformer.wte.weight");
+    flip_byte(path, off + 2); /* a mantissa bit: still a finite float */
+    snprintf(path, sizeof path, "%s/checkpoint-5", run);
+    tg_model *m2 = NULL;
+    CHECK(tg_model_load(&m2, path) == TG_ERR_INPUT && strstr(tg_error_message(), "model.safetensors") &&
+          strstr(tg_error_message(), "SHA-256") && m2 == NULL);
+
+    /* Stale temporaries: a dead writer's files go, a checkpoint moved aside
+     * with no replacement comes back, a live writer's file stays. */
+    snprintf(path, sizeof path, "%s/loss.svg.tmp.1073741000", run); /* above any pid_max */
+    write_text_file(path, "<svg");
+    char live[400];
+    snprintf(live, sizeof live, "%s/metrics.jsonl.tmp.%d", run, (int)getpid());
+    write_text_file(live, "{}");
+    snprintf(path, sizeof path, "%s/checkpoint-9.tmp", run);
+    CHECK(tg_mkdirs(path) == TG_OK);
+    snprintf(path, sizeof path, "%s/checkpoint-9.tmp/model.safetensors", run);
+    write_text_file(path, "half");
+    char from[400], to[400];
+    snprintf(from, sizeof from, "%s/checkpoint-5", run);
+    snprintf(to, sizeof to, "%s/checkpoint-5.old", run);
+    CHECK(rename(from, to) == 0);
+    CHECK_EQ_INT(tg_run_remove_stale(run), 2);
+    snprintf(path, sizeof path, "%s/loss.svg.tmp.1073741000", run);
+    CHECK(!tg_path_exists(path));
+    snprintf(path, sizeof path, "%s/checkpoint-9.tmp", run);
+    CHECK(!tg_path_exists(path));
+    CHECK(tg_path_exists(live));
+    CHECK(tg_path_is_dir(from) && !tg_path_exists(to));
+    unlink(live);
+    CHECK_EQ_INT(tg_run_remove_stale(run), 0);
+    CHECK_EQ_INT(tg_run_count_checkpoints(run), 4);
+    free(m1);
+    free(v2);
+    tg_model_free(m);
+}
+
 int main(void) {
     CHECK(mkdtemp(g_dir) != NULL);
     tg_log_quiet = 1;
@@ -294,6 +396,7 @@ int main(void) {
     test_config_ceilings();
     test_config_vs_weights();
     test_shards();
+    test_checkpoint_trust();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

@@ -15,6 +15,7 @@
 #define TG_CHECKPOINT_VERIFY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "truthgpt.h"
 
@@ -39,6 +40,24 @@ int tg_checkpoint_write_sums(const char *dir);
  * directories) passes; *had_sums says which (may be NULL). TG_ERR_INPUT
  * naming the file that differs or is missing. */
 int tg_checkpoint_verify_sums(const char *dir, int *had_sums);
+
+/* tg_checkpoint_verify_sums, skipped when this thread has just verified the
+ * same directory and its sums file is unchanged. */
+int tg_checkpoint_verify_sums_cached(const char *dir);
+
+/* Whether checkpoint directory dir can be trusted: config.json and
+ * model.safetensors present, trainer_state.json and optimizer.safetensors
+ * both or neither, model.safetensors' header and sizes sound (a truncated
+ * file fails), and its sums (when it has them) matching. TG_ERR_INPUT
+ * naming the file and the reason. Costs a SHA-256 pass over the files
+ * (about 1 s per GB). */
+int tg_checkpoint_check_complete(const char *dir);
+
+/* The step of a "checkpoint-<digits>" directory name, or -1. */
+int64_t tg_checkpoint_dir_step(const char *name);
+
+/* How many checkpoint-<digits> entries run_dir holds (sound or not). */
+int tg_run_count_checkpoints(const char *run_dir);
 
 /* Removes what an interrupted write leaves in a run directory:
  * checkpoint-*.tmp directories, checkpoint-*.old ones (put back as
