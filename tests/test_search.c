@@ -381,7 +381,7 @@ static void test_snippets(void) {
     const char *zh = "学而时习之，不亦说乎？有朋自远方来，不亦乐乎？人不知而不愠，不亦君子乎？";
     CHECK(tg_search_snippet(zh, t, n, 16, "<", ">", &s, &h) == TG_OK);
     CHECK(strstr(h, "<远方>") != NULL);
-    CHECK(tg_clean_utf8_prefix(s, strlen(s)) == strlen(s));
+    CHECK(tg_utf8_valid_prefix((const uint8_t *)s, strlen(s)) == strlen(s));
     free(s);
     free(h);
     /* Index text: bigrams and the last character. */

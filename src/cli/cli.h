@@ -67,7 +67,8 @@ char *tg_cli_command_line(const char *command, int argc, char **argv);
 /* --out must be a directory that can be created and written into. */
 int tg_cli_check_out_dir(const char *out);
 /* 1 and the newest complete checkpoint of run directory OUT in ckpt, 0 if it
- * has none (a checkpoint directory itself is not a run). */
+ * has none (a checkpoint directory itself is not a run), -1 with the error
+ * set if it has checkpoints but none passes its checks. */
 int tg_cli_run_checkpoint(const char *out, char *ckpt, size_t n);
 /* Loads CKPT/trainer_state.json; hparams points into state (free state with
  * json_decref when the strings taken from it are no longer needed). */

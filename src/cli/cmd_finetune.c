@@ -222,14 +222,16 @@ int tg_cmd_finetune(int argc, char **argv) {
     json_t *state = NULL;
     int resuming = 0;
     if (!f.eval_only) {
+        int found = tg_cli_run_checkpoint(f.out, ckpt, sizeof ckpt);
+        if (found < 0) return tg_cli_fail(TG_ERR_INPUT);
         if (f.resume) {
-            if (tg_cli_run_checkpoint(f.out, ckpt, sizeof ckpt)) {
+            if (found) {
                 resuming = 1;
                 if ((rc = restore_flags(ckpt, &f, argc, argv, &state)) != TG_OK) return tg_cli_fail(rc);
             } else {
                 tg_info("--resume: no checkpoint in %s yet, starting fresh", f.out);
             }
-        } else if (tg_cli_run_checkpoint(f.out, ckpt, sizeof ckpt)) {
+        } else if (found) {
             tg_error_set(TG_ERR_INPUT, "--out %s already holds a run (%s): pass --resume to continue it, or choose another --out",
                          f.out, ckpt);
             return tg_cli_fail(TG_ERR_INPUT);

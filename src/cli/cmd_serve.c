@@ -21,6 +21,9 @@ int tg_cmd_serve(int argc, char **argv) {
         .max_tokens_cap = 4096,
         .max_body = 0,
         .threads = 0,
+        .max_connections = 256,
+        .max_per_client = 64,
+        .request_timeout = 30,
     };
     int max_body_kb = 1024, ground_k = 0;
     const char *index = NULL;
@@ -36,6 +39,11 @@ int tg_cmd_serve(int argc, char **argv) {
         {"threads", TG_OPT_INT, &o.threads, "N", "compute threads (0: all cores)"},
         {"index", TG_OPT_STR, &index, "DB", "search index (truthgpt index): GET /v1/search and grounded chat"},
         {"ground-top-k", TG_OPT_INT, &ground_k, "K", "ground every chat request in K posts unless it says otherwise"},
+        {"max-connections", TG_OPT_INT, &o.max_connections, "N", "open connections served (more: /health only)"},
+        {"max-connections-per-client", TG_OPT_INT, &o.max_per_client, "N",
+         "of them from one client address (0: no limit; behind a proxy all share its address)"},
+        {"request-timeout", TG_OPT_INT, &o.request_timeout, "S",
+         "seconds to receive a whole request, headers and body (408 and close after)"},
         {0},
     };
     char *pos[1];

@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "core/core.h"
+#include "model/checkpoint_verify.h"
 #include "train/loader.h"
 #include "train/trainer.h"
 
@@ -156,8 +157,13 @@ int tg_cmd_train(int argc, char **argv) {
     char ckpt[4096] = "";
     json_t *state = NULL;
     int resuming = 0;
+    /* What a kill left in the run (checkpoint-N.tmp, loss.svg.tmp.PID; a
+     * checkpoint-N.old that is the only copy of its step is put back). */
+    if (f.resume) tg_run_remove_stale(f.out);
+    int found = tg_cli_run_checkpoint(f.out, ckpt, sizeof ckpt);
+    if (found < 0) return tg_cli_fail(TG_ERR_INPUT);
     if (f.resume) {
-        if (tg_cli_run_checkpoint(f.out, ckpt, sizeof ckpt)) {
+        if (found) {
             resuming = 1;
             rc = restore_flags(ckpt, &f, argc, argv, &state);
             if (rc != TG_OK) return tg_cli_fail(rc);
@@ -165,7 +171,7 @@ int tg_cmd_train(int argc, char **argv) {
             tg_error_clear();
             tg_info("--resume: no checkpoint in %s yet, starting fresh", f.out);
         }
-    } else if (tg_cli_run_checkpoint(f.out, ckpt, sizeof ckpt)) {
+    } else if (found) {
         tg_error_set(TG_ERR_INPUT, "--out %s already holds a run (%s): pass --resume to continue it, or choose another --out",
                      f.out, ckpt);
         return tg_cli_fail(TG_ERR_INPUT);
@@ -191,6 +197,7 @@ int tg_cmd_train(int argc, char **argv) {
      * config first, then open the data with it. */
     if (resuming) {
         rc = tg_checkpoint_read_config(ckpt, &cfg);
+        if (rc == TG_OK) rc = tg_checkpoint_check_weights(ckpt, &cfg);
     } else if (f.init) {
         char dir[4096];
         rc = tg_checkpoint_resolve(f.init, dir, sizeof dir);

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "core/core.h"
+#include "model/checkpoint_verify.h"
 #include "train/trainer.h"
 
 char *tg_cli_command_line(const char *command, int argc, char **argv) {
@@ -55,6 +56,8 @@ int tg_cli_run_checkpoint(const char *out, char *ckpt, size_t n) {
     free(cfg);
     if (direct) return 0; /* a checkpoint directory itself is not a run */
     int ok = tg_checkpoint_resolve(out, ckpt, n) == TG_OK;
+    /* Checkpoints there but none sound: an error, not a fresh start. */
+    if (!ok && tg_run_count_checkpoints(out) > 0) return -1;
     if (!ok) tg_error_clear();
     return ok;
 }

@@ -15,7 +15,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,6 +22,7 @@
 
 #include "core/core.h"
 #include "model/hf.h"
+#include "model/checkpoint_verify.h"
 #include "model/safetensors.h"
 
 /* ------------------------------------------------------------ tensor names */
@@ -251,23 +251,14 @@ static int write_config(const tg_config *cfg, const char *dir) {
 
 /* ------------------------------------------------------------ resolution */
 
-/* Step number of a "checkpoint-<digits>" name, or -1. */
-static int64_t checkpoint_step(const char *name) {
-    if (strncmp(name, "checkpoint-", 11) != 0 || !name[11]) return -1;
-    int64_t s = 0;
-    for (const char *c = name + 11; *c; c++) {
-        if (*c < '0' || *c > '9' || s > INT64_MAX / 10 - 10) return -1;
-        s = s * 10 + (*c - '0');
-    }
-    return s;
-}
+typedef struct {
+    int64_t step;
+    char name[256];
+} candidate;
 
-static int is_complete_checkpoint(const char *dir) {
-    char *a = tg_path_join(dir, "config.json"), *b = tg_path_join(dir, "model.safetensors");
-    int ok = tg_path_exists(a) && tg_path_exists(b);
-    free(a);
-    free(b);
-    return ok;
+static int cmp_step_desc(const void *a, const void *b) {
+    const candidate *x = a, *y = b;
+    return x->step < y->step ? 1 : x->step > y->step ? -1 : 0;
 }
 
 int tg_checkpoint_resolve(const char *path, char *out, size_t n) {
@@ -277,31 +268,60 @@ int tg_checkpoint_resolve(const char *path, char *out, size_t n) {
     int direct = tg_path_exists(cfg);
     free(cfg);
     if (direct) {
+        /* A checkpoint named directly is checked when it is loaded
+         * (tg_model_load), where each file's own errors come first. */
         if ((size_t)snprintf(out, n, "%s", path) >= n) return tg_error_set(TG_ERR_INPUT, "%s: path too long", path);
         return TG_OK;
     }
     DIR *d = opendir(path);
     if (!d) return tg_error_set(TG_ERR_INPUT, "%s: cannot open directory: %s", path, strerror(errno));
-    int64_t best = -1;
-    char best_name[256] = "";
+    candidate *c = NULL;
+    int nc = 0, cap = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        int64_t s = checkpoint_step(e->d_name);
-        if (s <= best) continue;
-        char *full = tg_path_join(path, e->d_name);
-        if (tg_path_is_dir(full) && is_complete_checkpoint(full)) {
-            best = s;
-            snprintf(best_name, sizeof best_name, "%s", e->d_name);
+        int64_t s = tg_checkpoint_dir_step(e->d_name);
+        if (s < 0 || strlen(e->d_name) >= sizeof c->name) continue;
+        if (nc == cap) {
+            cap = cap ? 2 * cap : 16;
+            candidate *nv = realloc(c, (size_t)cap * sizeof *nv);
+            if (!nv) break;
+            c = nv;
+        }
+        c[nc].step = s;
+        snprintf(c[nc].name, sizeof c[nc].name, "%s", e->d_name);
+        nc++;
+    }
+    closedir(d);
+    if (nc > 1) qsort(c, (size_t)nc, sizeof *c, cmp_step_desc);
+    /* Newest first; one that fails a check (a kill during a copy, a
+     * truncated or bit-flipped file) is skipped with a warning, so --resume
+     * and --model RUN take the newest checkpoint that is whole. */
+    int found = -1, rejected = 0;
+    char why[512] = "";
+    for (int i = 0; i < nc && found < 0; i++) {
+        char *full = tg_path_join(path, c[i].name);
+        if (tg_path_is_dir(full)) {
+            if (tg_checkpoint_check_complete(full) == TG_OK) found = i;
+            else {
+                if (!rejected++) snprintf(why, sizeof why, "%s", tg_error_message());
+                tg_warn("skipping %s: %s", full, tg_error_message());
+            }
         }
         free(full);
     }
-    closedir(d);
-    if (best < 0)
-        return tg_error_set(TG_ERR_INPUT, "%s: no config.json and no complete checkpoint-STEP directory in it", path);
-    char *full = tg_path_join(path, best_name);
-    int fits = (size_t)snprintf(out, n, "%s", full) < n;
-    free(full);
-    return fits ? TG_OK : tg_error_set(TG_ERR_INPUT, "%s: path too long", path);
+    int rc;
+    if (found < 0 && rejected)
+        rc = tg_error_set(TG_ERR_INPUT, "%s: no usable checkpoint-STEP directory (the newest: %s)", path, why);
+    else if (found < 0)
+        rc = tg_error_set(TG_ERR_INPUT, "%s: no config.json and no complete checkpoint-STEP directory in it", path);
+    else {
+        char *full = tg_path_join(path, c[found].name);
+        rc = (size_t)snprintf(out, n, "%s", full) < n ? TG_OK : tg_error_set(TG_ERR_INPUT, "%s: path too long", path);
+        free(full);
+        tg_error_clear();
+    }
+    free(c);
+    return rc;
 }
 
 /* 1 if dir holds both files a and b. */
@@ -363,9 +383,17 @@ int tg_model_load(tg_model **out, const char *path) {
     TG_TRY(tg_checkpoint_resolve(path, dir, sizeof dir));
     tg_config cfg;
     TG_TRY(tg_checkpoint_read_config(dir, &cfg));
+    /* Before the parameters are allocated: a config the weights file does
+     * not back (n_layer 3000 beside a 4-layer file) fails here, small;
+     * a hub directory without the file is told what to do first. */
+    TG_TRY(tg_hf_check_weights(dir, &cfg));
+    TG_TRY(tg_checkpoint_check_weights(dir, &cfg));
     tg_model *m;
     TG_TRY(tg_model_init(&m, &cfg));
     int rc = tg_model_load_weights(m, dir);
+    /* Last, after each file's own checks have had their say: the sums
+     * catch what still reads as sound (a bit flip). */
+    if (rc == TG_OK) rc = tg_checkpoint_verify_sums_cached(dir);
     if (rc != TG_OK) {
         tg_model_free(m);
         return rc;
@@ -421,21 +449,6 @@ int tg_checkpoint_load_optimizer(const char *dir, tg_model *m) {
 }
 
 /* ------------------------------------------------------------ checkpoints */
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-/* rm -rf of a directory we created (a checkpoint or its temporary). */
-static int remove_tree(const char *path) {
-    if (!tg_path_exists(path)) return TG_OK;
-    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-        return tg_error_set(TG_ERR_RUNTIME, "%s: cannot remove: %s", path, strerror(errno));
-    return TG_OK;
-}
 
 static void fsync_dir(const char *path) {
     int fd = open(path, O_RDONLY | O_DIRECTORY);
@@ -512,16 +525,18 @@ int tg_checkpoint_save(const char *run_dir, int64_t step, tg_model *m, const tg_
     snprintf(tmp, fl, "%s.tmp", final);
     snprintf(old, fl, "%s.old", final);
     /* A .tmp left by a crash is incomplete by construction: start over. */
-    int rc = remove_tree(tmp);
+    int rc = tg_remove_tree(tmp);
     if (rc == TG_OK) rc = tg_mkdirs(tmp);
     if (rc == TG_OK) rc = fill_dir(tmp, m, x);
+    /* The sums go in last, over every file written (about 1 s per GB). */
+    if (rc == TG_OK) rc = tg_checkpoint_write_sums(tmp);
     if (rc == TG_OK) {
         fsync_dir(tmp);
         /* Replacing an existing checkpoint-STEP (a resumed run saving the
          * same step again): move it aside first, since rename() cannot
          * replace a non-empty directory. */
         if (tg_path_exists(final)) {
-            remove_tree(old);
+            tg_remove_tree(old);
             if (rename(final, old) != 0)
                 rc = tg_error_set(TG_ERR_RUNTIME, "%s: cannot move aside: %s", final, strerror(errno));
         }
@@ -529,10 +544,10 @@ int tg_checkpoint_save(const char *run_dir, int64_t step, tg_model *m, const tg_
             rc = tg_error_set(TG_ERR_RUNTIME, "%s: cannot rename into place: %s", final, strerror(errno));
         if (rc == TG_OK) {
             fsync_dir(run_dir);
-            remove_tree(old);
+            tg_remove_tree(old);
         }
     }
-    if (rc != TG_OK) remove_tree(tmp);
+    if (rc != TG_OK) tg_remove_tree(tmp);
     if (rc == TG_OK && out_dir) snprintf(out_dir, n, "%s", final);
     free(final);
     free(tmp);

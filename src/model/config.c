@@ -5,6 +5,7 @@
  * vocabulary padded to Vp rows).
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core.h"
 
@@ -41,13 +42,33 @@ int tg_config_preset(const char *name, tg_config *cfg) {
                         "unknown preset '%s' (choose tiny, small, gpt2, gpt2-medium, gpt2-large or gpt2-xl)", name);
 }
 
+/* Ceilings on what a config may ask for, far above any GPT-2 (gpt2-xl is
+ * L=48 C=1600 T=1024 V=50257) and low enough that every size derived from
+ * them fits in int64 with room to spare: L*12*C*C <= 2^10 * 12 * 2^32. */
+#define MAX_LAYERS 1024
+#define MAX_HEADS 1024
+#define MAX_EMBD 65536
+#define MAX_CTX (1 << 20)
+#define MAX_VOCAB (1 << 24)
+
+/* Bytes of physical memory, or 0 when unknown. */
+static uint64_t physical_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+}
+
 int tg_config_validate(tg_config *cfg) {
-    if (cfg->n_layer <= 0) return tg_error_set(TG_ERR_INPUT, "--layers must be positive (got %d)", cfg->n_layer);
-    if (cfg->n_head <= 0) return tg_error_set(TG_ERR_INPUT, "--heads must be positive (got %d)", cfg->n_head);
-    if (cfg->n_embd <= 0) return tg_error_set(TG_ERR_INPUT, "--dim must be positive (got %d)", cfg->n_embd);
-    if (cfg->n_ctx <= 0) return tg_error_set(TG_ERR_INPUT, "--ctx must be positive (got %d)", cfg->n_ctx);
-    if (cfg->vocab_size <= 0)
-        return tg_error_set(TG_ERR_INPUT, "vocabulary size must be positive (got %d)", cfg->vocab_size);
+    if (cfg->n_layer <= 0 || cfg->n_layer > MAX_LAYERS)
+        return tg_error_set(TG_ERR_INPUT, "--layers (n_layer) must be in 1..%d (got %d)", MAX_LAYERS, cfg->n_layer);
+    if (cfg->n_head <= 0 || cfg->n_head > MAX_HEADS)
+        return tg_error_set(TG_ERR_INPUT, "--heads (n_head) must be in 1..%d (got %d)", MAX_HEADS, cfg->n_head);
+    if (cfg->n_embd <= 0 || cfg->n_embd > MAX_EMBD)
+        return tg_error_set(TG_ERR_INPUT, "--dim (n_embd) must be in 1..%d (got %d)", MAX_EMBD, cfg->n_embd);
+    if (cfg->n_ctx <= 0 || cfg->n_ctx > MAX_CTX)
+        return tg_error_set(TG_ERR_INPUT, "--ctx (n_positions) must be in 1..%d (got %d)", MAX_CTX, cfg->n_ctx);
+    if (cfg->vocab_size <= 0 || cfg->vocab_size > MAX_VOCAB)
+        return tg_error_set(TG_ERR_INPUT, "vocabulary size (vocab_size) must be in 1..%d (got %d)", MAX_VOCAB,
+                            cfg->vocab_size);
     if (cfg->n_embd % cfg->n_head != 0)
         return tg_error_set(TG_ERR_INPUT, "--dim %d is not divisible by --heads %d", cfg->n_embd, cfg->n_head);
     if (cfg->eos_id < 0 || cfg->eos_id >= cfg->vocab_size)
@@ -55,8 +76,23 @@ int tg_config_validate(tg_config *cfg) {
                             cfg->vocab_size);
     if (!(cfg->ln_eps > 0)) cfg->ln_eps = 1e-5f;
     /* Rows up to a multiple of 64 keep the LM-head GEMM's panels aligned;
-     * the extra rows are zero and their logits masked. */
+     * the extra rows are zero and their logits masked. Cannot overflow:
+     * vocab_size <= 2^24. */
     cfg->padded_vocab = (cfg->vocab_size + 63) / 64 * 64;
+    /* The parameters alone must fit in this machine's memory: a config
+     * asking for more is refused here, before anything is allocated, rather
+     * than failing (or swapping) in the allocator. */
+    size_t sizes[TG_NUM_PARAM_TENSORS];
+    tg_param_sizes(cfg, sizes);
+    uint64_t n = 0;
+    for (int i = 0; i < TG_NUM_PARAM_TENSORS; i++) n += sizes[i];
+    uint64_t phys = physical_memory();
+    if (phys && n * sizeof(float) > phys)
+        return tg_error_set(TG_ERR_INPUT,
+                            "L=%d H=%d C=%d T=%d V=%d needs %.1f GB for its parameters alone, more than this machine's "
+                            "%.1f GB of memory",
+                            cfg->n_layer, cfg->n_head, cfg->n_embd, cfg->n_ctx, cfg->vocab_size,
+                            (double)(n * sizeof(float)) / 1e9, (double)phys / 1e9);
     return TG_OK;
 }
 

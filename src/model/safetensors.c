@@ -69,6 +69,11 @@ static int parse_entry(const char *path, const char *name, json_t *v, tg_st_tens
         numel *= x;
         t->shape[i] = (int64_t)x;
     }
+    /* numel <= 2^62 alone is not enough: times an element size of 8 it
+     * would wrap, and a [2^62] F32 tensor would claim 0 bytes. */
+    if (numel > (UINT64_C(1) << 62) / dtype_sizes[t->dtype])
+        return tg_error_set(TG_ERR_INPUT, "%s: tensor '%s': shape too large (%llu elements of %zu bytes)", path, name,
+                            (unsigned long long)numel, dtype_sizes[t->dtype]);
     if (json_array_size(off) != 2 || !json_is_integer(json_array_get(off, 0)) || !json_is_integer(json_array_get(off, 1)) ||
         json_integer_value(json_array_get(off, 0)) < 0 || json_integer_value(json_array_get(off, 1)) < 0)
         return tg_error_set(TG_ERR_INPUT, "%s: tensor '%s': data_offsets must be two non-negative integers", path, name);

@@ -251,7 +251,7 @@ void tg_grounding_stream_end(const void *gv, const tg_sreq *r, json_t *delta) {
     }
     /* As the chunks carried it: invalid bytes as U+FFFD. */
     int64_t bad = 0;
-    size_t n = tg_clean_utf8_fix(raw, o, text, &bad);
+    size_t n = tg_utf8_sanitize(raw, o, text, 3 * total + 1, &bad);
     json_object_set_new(delta, "annotations", annotations_json(g, text, n));
     free(raw);
     free(text);

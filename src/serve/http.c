@@ -11,10 +11,15 @@
  * engine slot freed at the next step. MHD's request-completed callback
  * cancels whatever is still running when a connection ends any other way.
  *
- * Limits: a request body cap (413, checked against Content-Length before
- * the body is read, and again while reading chunked bodies), the max_tokens
- * cap and the scheduler's bounded queue (400, 429), a connection limit and
- * an idle timeout (a client that never reads is dropped after it). Errors
+ * Limits (docs/api.md, "Limits"): a request body cap (413, checked against
+ * Content-Length before the body is read, and again while reading chunked
+ * bodies), the max_tokens cap and the scheduler's bounded queue (400, 429),
+ * global and per-client connection limits with reserved /health-only
+ * connections beyond them, a deadline for a whole request to arrive (408)
+ * besides MHD's idle timeout (a client that never reads is dropped after
+ * it), and refusal of requests whose framing is ambiguous (two
+ * Content-Lengths, Content-Length with Transfer-Encoding: 400 and close;
+ * codings other than chunked: 501) or whose path holds %00. Errors
  * are OpenAI-shaped JSON. --api-key guards the /v1 endpoints with a Bearer token
  * compared in constant time (CRYPTO_memcmp over SHA-256 digests, so not
  * even the key's length leaks through timing).
@@ -55,7 +60,26 @@ typedef struct {
     uint8_t key_hash[32];
     atomic_int inflight;     /* requests between their first callback and completion */
     atomic_int draining;
+    /* Open connections, for the limits and the request deadline (see
+     * "connections" below); guarded by mu. */
+    pthread_mutex_t mu;
+    struct tracked *conns;
+    int n_conns;
+    pthread_t watchdog;
+    atomic_int stop_watchdog;
 } server;
+
+/* One open connection (MHD's socket context). */
+typedef struct tracked {
+    struct tracked *prev, *next;
+    int fd;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    double recv_start;       /* when the request now arriving began (or the connection, or the last reply) */
+    bool receiving;          /* a request is arriving: the deadline runs */
+    bool cut;                /* the watchdog closed it */
+    int over;                /* 0, or 503 / 429: past the global / per-client limit, /health only */
+} tracked;
 
 /* Per-request state (MHD's con_cls). */
 typedef struct {
@@ -64,6 +88,10 @@ typedef struct {
     int fd;                  /* the client socket, for hang-up checks */
     char *body;
     size_t len, cap;
+    bool started;            /* the first on_request call (headers) is done */
+    bool bad_path;           /* the raw URL holds %00 */
+    bool close;              /* answer with Connection: close (a malformed request) */
+    tracked *tr;             /* its connection, NULL if untracked */
     bool responded;          /* a response is queued (e.g. 413 before the body) */
     bool too_big;            /* the body passed the cap: the rest is dropped, then 413 */
     size_t dropped;          /* bytes dropped so far */
@@ -90,6 +118,10 @@ static enum MHD_Result respond(struct MHD_Connection *c, conn *k, int status, co
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, post ? "POST" : "GET, HEAD");
     }
     if (status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    /* MHD closes the connection after a reply that says so: what follows a
+     * request we could not frame (RFC 9112 section 6.3) is never parsed. */
+    if (k->close) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (status == 503 || status == 429) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
     k->responded = true;
@@ -327,23 +359,208 @@ static enum MHD_Result handle(server *s, struct MHD_Connection *c, conn *k, cons
     return respond_error(c, k, 405, "invalid_request_error", NULL, "method_not_allowed", msg);
 }
 
+/* ----------------------------------------------------------- connections */
+
+/* Every open connection is tracked from MHD's connection-started to its
+ * connection-closed notification (which MHD sends before it closes the
+ * socket, so the fd held here is never a reused one). Two jobs:
+ *
+ *   limits: past max_connections open ones, or a client's
+ *   max_per_client, a new connection is marked `over` and may only ask
+ *   GET /health (up to TG_SERVE_RESERVED_CONNECTIONS of them, MHD's own
+ *   hard limit); everything else on it gets 503 / 429 and a close.
+ *
+ *   deadline: a request must arrive whole (headers and body) within
+ *   request_timeout seconds of its first byte's chance (the connection's
+ *   start, or the end of the previous reply on a kept-alive one);
+ *   TG_SERVE_RESERVED_TIMEOUT on an `over` connection. MHD's own timeout
+ *   is an inactivity timeout that every byte resets, so a client sending a
+ *   byte a second would hold a connection forever; the watchdog thread
+ *   answers 408 and shuts the socket down instead. Cost: one pass over the
+ *   open connections every 200 ms. */
+
+static bool same_client(const tracked *a, const struct sockaddr_storage *b) {
+    if (a->addr.ss_family != b->ss_family) return false;
+    if (b->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)&a->addr)->sin_addr.s_addr == ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (b->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)&a->addr)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr,
+                      16) == 0;
+    return true;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        tracked *t = calloc(1, sizeof *t);
+        *socket_context = t;
+        if (!t) return;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t->fd = ci ? ci->connect_fd : -1;
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr) {
+            socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                   : sizeof(struct sockaddr_in);
+            memcpy(&t->addr, ci->client_addr, len);
+            t->addr_len = len;
+        }
+        t->recv_start = tg_now();
+        t->receiving = true;
+        pthread_mutex_lock(&s->mu);
+        int same = 0;
+        for (tracked *o = s->conns; o; o = o->next) same += !o->over && same_client(o, &t->addr);
+        if (s->n_conns >= s->opt.max_connections) t->over = 503;
+        else if (s->opt.max_per_client > 0 && same >= s->opt.max_per_client) t->over = 429;
+        t->next = s->conns;
+        if (s->conns) s->conns->prev = t;
+        s->conns = t;
+        if (!t->over) s->n_conns++;
+        pthread_mutex_unlock(&s->mu);
+        if (t->over) tg_metrics_request(TG_EP_OTHER, t->over);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        tracked *t = *socket_context;
+        if (!t) return;
+        pthread_mutex_lock(&s->mu);
+        if (t->prev) t->prev->next = t->next;
+        else s->conns = t->next;
+        if (t->next) t->next->prev = t->prev;
+        if (!t->over) s->n_conns--;
+        pthread_mutex_unlock(&s->mu);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+static tracked *conn_tracked(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The request on t has arrived whole (receiving false) or a new one may
+ * start arriving (true). */
+static void set_receiving(server *s, tracked *t, bool on) {
+    if (!t) return;
+    pthread_mutex_lock(&s->mu);
+    t->receiving = on;
+    if (on) t->recv_start = tg_now();
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *watchdog_main(void *arg) {
+    server *s = arg;
+    static const char body[] = "{\"error\":{\"message\":\"the request did not arrive in time\","
+                               "\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"timeout\"}}";
+    char reply[512];
+    int rl = snprintf(reply, sizeof reply,
+                      "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\n\r\n%s",
+                      sizeof body - 1, body);
+    while (!atomic_load(&s->stop_watchdog)) {
+        usleep(200 * 1000);
+        double now = tg_now();
+        pthread_mutex_lock(&s->mu);
+        for (tracked *t = s->conns; t; t = t->next) {
+            double limit = t->over ? TG_SERVE_RESERVED_TIMEOUT : s->opt.request_timeout;
+            if (!t->receiving || t->cut || t->fd < 0 || now - t->recv_start < limit) continue;
+            /* MHD is only reading this socket (no reply is under way while a
+             * request arrives), so the 408 cannot interleave with one. */
+            ssize_t sent = send(t->fd, reply, (size_t)rl, MSG_DONTWAIT | MSG_NOSIGNAL);
+            (void)sent;
+            shutdown(t->fd, SHUT_RDWR);
+            t->cut = true;
+            tg_metrics_request(TG_EP_OTHER, 408);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
+}
+
+/* The raw request target, before MHD decodes it: a %00 would become a NUL
+ * that ends the path early ("/health%00x" read as "/health"). Allocates
+ * the request's state, which MHD hands to on_request as *con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
+    (void)c;
+    conn *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    k->srv = cls;
+    k->fd = -1;
+    for (const char *p = uri; p && (p = strchr(p, '%')); p++)
+        if (p[1] == '0' && p[2] == '0') k->bad_path = true;
+    return k;
+}
+
+/* Framing headers, counted (MHD keeps every occurrence). */
+typedef struct {
+    int n_cl, n_te;
+    bool cl_bad;
+    char te[64];
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    framing *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        f->n_cl++;
+        if (!value || !*value || strspn(value, "0123456789") != strlen(value)) f->cl_bad = true;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        if (f->n_te++ == 0) snprintf(f->te, sizeof f->te, "%s", value ? value : "");
+    }
+    return MHD_YES;
+}
+
+/* RFC 9112 section 6: a request whose body length is ambiguous is refused
+ * and its connection closed, since what follows it cannot be framed (the
+ * classic request-smuggling shapes). 0 when the framing is sound. */
+static int check_framing(struct MHD_Connection *c, char *msg, size_t n) {
+    framing f = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (f.n_cl > 1) return snprintf(msg, n, "more than one Content-Length header"), 400;
+    if (f.cl_bad) return snprintf(msg, n, "Content-Length is not a decimal number"), 400;
+    if (f.n_cl && f.n_te) return snprintf(msg, n, "both Content-Length and Transfer-Encoding"), 400;
+    if (f.n_te > 1 || (f.n_te && strcasecmp(f.te, "chunked") != 0))
+        return snprintf(msg, n, "transfer coding '%.40s' is not supported (only chunked)", f.te), 501;
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size,
                                   void **con_cls) {
     (void)version;
     server *s = cls;
     conn *k = *con_cls;
-    if (!k) {
+    if (!k || !k->started) {
         /* first call: headers only. Refuse early what needs no body. */
-        k = calloc(1, sizeof *k);
+        if (!k) k = calloc(1, sizeof *k); /* on_uri could not allocate it */
         if (!k) return MHD_NO;
         k->srv = s;
         k->fd = -1;
+        k->started = true;
         *con_cls = k;
         atomic_fetch_add(&s->inflight, 1);
         k->ep = route(url);
+        k->tr = conn_tracked(c);
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (ci) k->fd = ci->connect_fd;
+        char why[160];
+        int frame = check_framing(c, why, sizeof why);
+        if (frame) {
+            k->close = true;
+            return respond_error(c, k, frame, "invalid_request_error", NULL,
+                                 frame == 501 ? "unsupported_transfer_coding" : "bad_framing", why);
+        }
+        if (k->bad_path) {
+            k->close = true;
+            return respond_error(c, k, 400, "invalid_request_error", NULL, "bad_path",
+                                 "the request path holds an encoded NUL (%00)");
+        }
+        if (k->tr && k->tr->over && k->ep != TG_EP_HEALTH) {
+            k->close = true;
+            return respond_error(c, k, k->tr->over, k->tr->over == 429 ? "rate_limit_error" : "server_error", NULL,
+                                 "too_many_connections",
+                                 k->tr->over == 429 ? "this client has too many open connections; retry later"
+                                                    : "the server's connections are all in use; retry later");
+        }
         bool gen = k->ep == TG_EP_CHAT || k->ep == TG_EP_COMPLETIONS || k->ep == TG_EP_MODELS || k->ep == TG_EP_SEARCH;
         if (gen && !authorized(s, c))
             return respond_error(c, k, 401, "invalid_request_error", NULL, "invalid_api_key",
@@ -389,6 +606,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    /* The whole request is in: its deadline stops (a reply may take long). */
+    set_receiving(s, k->tr, false);
     if (k->responded) return MHD_YES;
     if (k->too_big) {
         char msg[160];
@@ -400,11 +619,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)c;
     (void)toe;
     server *s = cls;
     conn *k = *con_cls;
     if (!k) return;
+    /* A kept-alive connection's next request starts its deadline now. */
+    set_receiving(s, conn_tracked(c), true);
+    if (!k->started) { /* MHD refused the request before on_request */
+        free(k);
+        *con_cls = NULL;
+        return;
+    }
     if (k->req) {
         /* the client left before the end (or the reply failed): stop generating for it */
         if (!k->req->done) atomic_store(&k->req->cancelled, 1);
@@ -447,6 +672,14 @@ int tg_serve_run(const tg_serve_options *opt) {
         return tg_error_set(TG_ERR_INPUT, "--max-tokens-cap must be at least 1, got %d", opt->max_tokens_cap);
     if (opt->port < 0 || opt->port > 65535) return tg_error_set(TG_ERR_INPUT, "--port %d is out of range", opt->port);
     if (opt->api_key && !opt->api_key[0]) return tg_error_set(TG_ERR_INPUT, "--api-key must not be empty");
+    if (opt->max_connections < 1 || opt->max_connections > 16384)
+        return tg_error_set(TG_ERR_INPUT, "--max-connections must be between 1 and 16384, got %d", opt->max_connections);
+    if (opt->max_per_client < 0 || opt->max_per_client > opt->max_connections)
+        return tg_error_set(TG_ERR_INPUT, "--max-connections-per-client must be between 0 and --max-connections (%d), got %d",
+                            opt->max_connections, opt->max_per_client);
+    if (opt->request_timeout < 1 || opt->request_timeout > 3600)
+        return tg_error_set(TG_ERR_INPUT, "--request-timeout must be between 1 and 3600 seconds, got %d",
+                            opt->request_timeout);
 
     /* Signals are taken by sigwait below; block them before any thread
      * starts so that every thread inherits the mask. A client that hangs up
@@ -487,15 +720,28 @@ int tg_serve_run(const tg_serve_options *opt) {
         free(s);
         return rc;
     }
+    pthread_mutex_init(&s->mu, NULL);
+    if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
+        tg_scheduler_stop(s->sched);
+        tg_serve_model_free(s->model);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return tg_error_set(TG_ERR_RUNTIME, "cannot start the request-deadline thread");
+    }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
     if (v6) flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
                                  (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned)30, MHD_OPTION_END);
+                                 MHD_OPTION_CONNECTION_LIMIT,
+                                 (unsigned)(opt->max_connections + TG_SERVE_RESERVED_CONNECTIONS),
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_NOTIFY_CONNECTION,
+                                 on_connection, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_END);
     if (!s->daemon) {
         rc = tg_error_set(TG_ERR_INPUT, "cannot listen on %s:%d (address in use or not allowed?)", opt->host,
                           opt->port);
+        atomic_store(&s->stop_watchdog, 1);
+        pthread_join(s->watchdog, NULL);
+        pthread_mutex_destroy(&s->mu);
         tg_scheduler_stop(s->sched);
         tg_serve_model_free(s->model);
         free(s);
@@ -522,6 +768,9 @@ int tg_serve_run(const tg_serve_options *opt) {
     double t_drain = tg_now();
     while (atomic_load(&s->inflight) > 0 && tg_now() - t_drain < 120) usleep(20000);
     MHD_stop_daemon(s->daemon);
+    atomic_store(&s->stop_watchdog, 1);
+    pthread_join(s->watchdog, NULL);
+    pthread_mutex_destroy(&s->mu);
     tg_scheduler_stop(s->sched);
     tg_serve_model_free(s->model);
     free(s);

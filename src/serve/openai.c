@@ -337,6 +337,13 @@ static int chat_prompt(const tg_api_ctx *ctx, json_t *body, int32_t **ids, void 
             break;
         }
         const char *rv = json_string_value(role);
+        /* "user\u0000x" would compare equal to "user" below. */
+        if (strlen(rv) != json_string_length(role)) {
+            tg_api_error_fill(err, 400, "invalid_request_error", param, "invalid_value", "'%s' holds a NUL character",
+                              param);
+            ok = false;
+            break;
+        }
         /* "developer" is OpenAI's newer name for the system role */
         if (strcmp(rv, "system") == 0 || strcmp(rv, "developer") == 0) roles[i] = "system";
         else if (strcmp(rv, "user") == 0) roles[i] = "user";

@@ -40,7 +40,18 @@ typedef struct {
     int max_tokens_cap;      /* largest max_tokens accepted (400 above) */
     size_t max_body;         /* request body cap in bytes (413 above) */
     int threads;             /* compute threads for the model (0: all cores) */
+    int max_connections;     /* open connections served in full (global) */
+    int max_per_client;      /* of them from one client address (0: no limit) */
+    int request_timeout;     /* seconds to receive a whole request, headers and body */
 } tg_serve_options;
+
+/* Connections beyond max_connections (or a client's max_per_client) are
+ * still accepted, up to this many more, but may only ask GET /health and
+ * must send it within TG_SERVE_RESERVED_TIMEOUT seconds: a server whose
+ * data connections are all held by slow clients still answers its health
+ * check. Everything else on them gets 503 (429 over a client's limit). */
+#define TG_SERVE_RESERVED_CONNECTIONS 16
+#define TG_SERVE_RESERVED_TIMEOUT 2
 
 /* Loads the model and serves until SIGTERM/SIGINT, then drains (stops
  * accepting, finishes running requests) and returns TG_OK. */
