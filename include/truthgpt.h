@@ -114,6 +114,10 @@ typedef struct tg_model tg_model;  /* opaque: parameters, gradients, activations
 /* Allocates a model for cfg (validated) with parameters zeroed, in the
  * memory of its backend (the CPU today; see docs/architecture.md). */
 int tg_model_init(tg_model **out, const tg_config *cfg);
+/* The same on a named device: "cpu" (what tg_model_init uses), or another
+ * backend this build has ("cuda", "cuda:N"). TG_ERR_INPUT for a device the
+ * build or the machine does not have, with the reason. */
+int tg_model_init_device(tg_model **out, const tg_config *cfg, const char *device);
 void tg_model_free(tg_model *m);
 const tg_config *tg_model_config(const tg_model *m);
 const char *tg_model_backend_name(const tg_model *m);

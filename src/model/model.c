@@ -71,6 +71,8 @@ struct tg_model {
     float *act_mem;
     acts a;
     tg_model_weights tw; /* training handles (read the parameters each call) */
+    tg_grad_ready_fn grad_ready; /* called as backward finishes each layer (data parallel) */
+    void *grad_ready_user;
     bool have_tw;
     int maxB, maxT;
     tg_dtype dtype;
@@ -81,9 +83,18 @@ struct tg_model {
 };
 
 tg_backend *tg_model_backend(tg_model *m) { return m->be; }
+float *tg_model_param_device(tg_model *m) { return m->param_mem; }
+float *tg_model_grad_device(tg_model *m) { return m->grad_mem; }
+
+void tg_model_set_grad_ready(tg_model *m, tg_grad_ready_fn fn, void *user) {
+    m->grad_ready = fn;
+    m->grad_ready_user = user;
+}
 const char *tg_model_backend_name(const tg_model *m) { return m->be->name; }
 
-int tg_model_init(tg_model **out, const tg_config *cfg_in) {
+int tg_model_init(tg_model **out, const tg_config *cfg) { return tg_model_init_device(out, cfg, "cpu"); }
+
+int tg_model_init_device(tg_model **out, const tg_config *cfg_in, const char *device) {
     *out = NULL;
     tg_config cfg = *cfg_in;
     TG_TRY(tg_config_validate(&cfg));
@@ -91,7 +102,7 @@ int tg_model_init(tg_model **out, const tg_config *cfg_in) {
     if (!m) return TG_ERR_RUNTIME;
     memset(m, 0, sizeof *m);
     m->cfg = cfg;
-    int rc = tg_backend_new(&m->be, "cpu");
+    int rc = tg_backend_new(&m->be, device);
     if (rc != TG_OK) {
         tg_free(m);
         return rc;
@@ -547,8 +558,10 @@ int tg_model_backward(tg_model *m, float scale) {
                                 &W->qkv[l], BT);
         be->layernorm_backward(be, a->dres, g->ln1w + l * C, g->ln1b + l * C, a->dln, io.x, p->ln1w + l * C,
                                io.ln1_mean, io.ln1_rstd, BT, C);
+        if (m->grad_ready) m->grad_ready(m->grad_ready_user, l); /* layer l's 12 tensors are final */
     }
     be->encoder_backward(be, g->wte, g->wpe, a->dres, a->inputs, pos, B, T, C);
+    if (m->grad_ready) m->grad_ready(m->grad_ready_user, -1); /* wte, wpe, ln_f */
     return TG_OK;
 }
 

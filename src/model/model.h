@@ -16,6 +16,20 @@
 
 tg_backend *tg_model_backend(tg_model *m);
 
+/* The parameter and gradient memory in the backend (device pointers, laid
+ * out as tg_params_point), for the library's own collectives (data
+ * parallel). NULL gradients before tg_model_alloc_train. */
+float *tg_model_param_device(tg_model *m);
+float *tg_model_grad_device(tg_model *m);
+
+/* Called during tg_model_backward as soon as a layer's gradients are final
+ * for this backward: layer l = L-1 down to 0 (its 12 tensors: ln_1, attn,
+ * ln_2, mlp weights and biases at index l of each (L, ...) tensor), then
+ * l = -1 for wte, wpe and ln_f. Lets a data-parallel trainer start reducing
+ * a bucket while the rest of the backward runs. NULL: none. */
+typedef void (*tg_grad_ready_fn)(void *user, int layer);
+void tg_model_set_grad_ready(tg_model *m, tg_grad_ready_fn fn, void *user);
+
 /* The weight matrices of a model as backend handles: training handles read
  * the parameters at every call; inference handles are the backend's own
  * snapshot (packed, bf16, ...) taken at init — prepare a new set after the
