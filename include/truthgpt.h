@@ -188,9 +188,17 @@ int tg_adamw_update(tg_model *m, int t, float lr, const tg_optim_params *p);
 /* ------------------------------------------------------------- benchmarks */
 /* (section owned by perf) */
 
-/* This machine's measured matrix-multiply peak in GFLOP/s for dtype (fp32:
- * cblas_sgemm, bf16: the AVX512_BF16 kernel), about 1 s; MFU's denominator. */
+/* This machine's matrix-multiply peak in GFLOP/s for dtype, about 1 s; MFU's
+ * denominator. fp32: the measured plateau of the best sgemm; bf16: twice
+ * that where the CPU has bf16 products (AVX512_BF16), else fp32's (bf16
+ * matmuls then run in fp32). */
 double tg_gemm_peak_gflops(tg_dtype dtype);
+/* The CPU kernel family in use ("avx2", ...: chosen once at start from the
+ * CPU, or forced by TG_CPU), those this CPU can run ("generic,avx2,..."),
+ * and whether bf16 products run in hardware. */
+const char *tg_cpu_kernels(void);
+const char *tg_cpu_kernels_available(void);
+bool tg_cpu_bf16_native(void);
 
 /* ------------------------------------------------------------ token shards */
 

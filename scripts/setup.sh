@@ -8,7 +8,7 @@ want=(build-essential cmake pkg-config clang libopenblas-openmp-dev libdnnl-dev 
 for a in "$@"; do
   case "$a" in
     --test)
-      want+=(valgrind python3 zip unzip chromium curl)
+      want+=(valgrind python3 zip unzip chromium curl qemu-user)
       # Node.js may come from another source (with its own npm): only ask
       # Debian for it when no node is on PATH.
       command -v npm >/dev/null 2>&1 || want+=(nodejs npm) ;;

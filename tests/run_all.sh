@@ -19,13 +19,17 @@ echo "== sanitizer build (ASan+UBSan): unit tests"
 make --no-print-directory build-asan || exit 1
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
    OMP_NUM_THREADS=2 ctest --output-on-failure -j "$JOBS" -L unit -LE slow) || fail=1
-echo "== valgrind (portable build, no AVX-512, which valgrind cannot decode): unit tests, leaks and memory errors"
+echo "== valgrind (TG_CPU=avx2: valgrind cannot decode AVX-512): unit tests, leaks and memory errors"
 cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=Debug -DTG_NATIVE=OFF > build-valgrind.cmake.log 2>&1 &&
   cmake --build build-valgrind -j "$JOBS" > build-valgrind.build.log 2>&1 || { cat build-valgrind.build.log; exit 1; }
 # TG_BLAS=openblas: oneDNN's JIT-generated code confuses valgrind's analysis.
+# TG_CPU: the AVX2 kernels (or the generic ones on a CPU without AVX2).
+VG_CPU=avx2
+grep -qw avx2 /proc/cpuinfo || VG_CPU=generic
+export VG_CPU
 vg_one() {
   local t=$1 log="build-valgrind/$(basename "$1").valgrind.log"
-  if TG_BLAS=openblas OMP_NUM_THREADS=2 valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+  if TG_CPU=$VG_CPU TG_BLAS=openblas OMP_NUM_THREADS=2 valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
        --error-exitcode=99 "$t" > "$log" 2>&1; then
     echo "valgrind $(basename "$t"): clean"
   else

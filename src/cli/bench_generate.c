@@ -179,8 +179,8 @@ int tg_bench_generate(int argc, char **argv) {
     int32_t *ids = malloc((size_t)n_ctx * sizeof *ids);
     tg_engine *e = NULL;
     if (!ids) rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
-    fprintf(stderr, "bench generate: %s (L=%d C=%d V=%d), %s, %d threads\n", dir, L, C, V, dtype_s,
-            tg_num_threads());
+    fprintf(stderr, "bench generate: %s (L=%d C=%d V=%d), %s, %d threads, CPU kernels %s\n", dir, L, C, V, dtype_s,
+            tg_num_threads(), tg_cpu_kernels());
 
     /* bounds */
     double bw = measure_bandwidth();
@@ -299,6 +299,7 @@ int tg_bench_generate(int argc, char **argv) {
             printf("%-44s %12.1f\n", "  time to first token p99 (ms)", p99 * 1e3);
         }
         printf("%-44s %12.0f\n", "peak RSS (MB)", rss);
+        printf("CPU kernels: %s\n", tg_cpu_kernels());
         printf("threads used at the end: %d single stream, %d with %d streams (of %d%s)\n", threads_single,
                threads_multi, streams, tg_num_threads(), fixed ? ", fixed" : ", adaptive");
         printf("bounds: %.1f GB/s streaming read, %.1f MB of weights a token; %.0f GFLOP/s %s GEMM peak, "
@@ -309,9 +310,10 @@ int tg_bench_generate(int argc, char **argv) {
                    "\"streams\": %d, \"aggregate_tok_per_s\": %.2f, \"peak_rss_mb\": %.1f, \"dtype\": \"%s\", "
                    "\"prefill_bound_tok_per_s\": %.2f, \"bandwidth_gb_per_s\": %.2f, \"gemm_peak_gflops\": %.1f, "
                    "\"ttft_p50_ms\": %.2f, \"ttft_p99_ms\": %.2f, \"load_tok_per_s\": %.2f, \"prompt_len\": %d, "
-                   "\"threads_single\": %d, \"threads_streams\": %d}\n",
+                   "\"threads_single\": %d, \"threads_streams\": %d, \"cpu_kernels\": \"%s\"}\n",
                    decode_tps, prefill_tps, bound_decode, streams, agg_tps, rss, dtype_s, bound_prefill, bw, peak,
-                   p50 * 1e3, p99 * 1e3, load_tokens / load_dt, prompt_len, threads_single, threads_multi);
+                   p50 * 1e3, p99 * 1e3, load_tokens / load_dt, prompt_len, threads_single, threads_multi,
+                   tg_cpu_kernels());
     }
     free(ttft);
     free(rts);

@@ -140,7 +140,11 @@ int tg_bench_train(int argc, char **argv) {
 
     double peak = tg_gemm_peak_gflops(dtype);
     if (!(peak > 0)) return tg_cli_fail(TG_ERR_RUNTIME);
-    fprintf(stderr, "GEMM peak (%s, %d threads): %.1f GFLOP/s\n", dtype_s, threads, peak);
+    fprintf(stderr, "GEMM peak (%s, %d threads, CPU kernels %s): %.1f GFLOP/s%s\n", dtype_s, threads, tg_cpu_kernels(),
+            peak,
+            dtype != TG_DTYPE_BF16 ? ""
+            : tg_cpu_bf16_native() ? " (twice the fp32 sgemm plateau: AVX512_BF16 does two products a lane)"
+                                   : " (this CPU has no bf16 products: bf16 matmuls run in fp32, at fp32's peak)");
 
     tg_model *m = NULL;
     int32_t *tokens = NULL, *succ = NULL;
@@ -211,16 +215,17 @@ int tg_bench_train(int argc, char **argv) {
     double mfu = flops_tok * tok_s / (peak * 1e9);
     double rss = tg_peak_rss_mb(), want = expected_mb(c, B, T);
     double final_loss = loss_tail / (tail_have ? tail_have : 1);
-    printf("truthgpt %s %s B=%d T=%d V=%d threads=%d: %.0f tokens/s, %.0f ms/step, %.1f GFLOP/s, MFU %.1f%% of "
+    printf("truthgpt %s %s B=%d T=%d V=%d threads=%d kernels=%s: %.0f tokens/s, %.0f ms/step, %.1f GFLOP/s, MFU %.1f%% of "
            "%.1f GFLOP/s, loss %.4f (mean of last %d), peak RSS %.0f MB = %.2fx the expected %.0f MB; %.0f tokens per "
            "CPU-second\n",
-           preset, dtype_s, B, T, V, threads, tok_s, elapsed / steps * 1e3, flops_tok * tok_s / 1e9, 100 * mfu, peak,
+           preset, dtype_s, B, T, V, threads, tg_cpu_kernels(), tok_s, elapsed / steps * 1e3, flops_tok * tok_s / 1e9, 100 * mfu, peak,
            final_loss, tail_have, rss, rss / want, want, tok_cpu_s);
     if (json)
         printf("{\"preset\": \"%s\", \"dtype\": \"%s\", \"tok_per_s\": %.1f, \"mfu\": %.4f, \"peak_gflops\": %.1f, "
                "\"peak_rss_mb\": %.1f, \"expected_mb\": %.1f, \"loss\": %.4f, \"B\": %d, \"T\": %d, \"V\": %d, "
-               "\"steps\": %d, \"threads\": %d, \"tok_per_cpu_s\": %.1f}\n",
-               preset, dtype_s, tok_s, mfu, peak, rss, want, final_loss, B, T, V, steps, threads, tok_cpu_s);
+               "\"steps\": %d, \"threads\": %d, \"tok_per_cpu_s\": %.1f, \"cpu_kernels\": \"%s\"}\n",
+               preset, dtype_s, tok_s, mfu, peak, rss, want, final_loss, B, T, V, steps, threads, tok_cpu_s,
+               tg_cpu_kernels());
     tg_free(tokens), tg_free(succ);
     tg_model_free(m);
     return 0;

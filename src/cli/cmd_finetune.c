@@ -376,6 +376,7 @@ int tg_cmd_finetune(int argc, char **argv) {
         json_object_set_new(mf, "kind", json_string("finetune"));
         json_object_set_new(mf, "truthgpt_version", json_string(TG_VERSION));
         json_object_set_new(mf, "git_commit", json_string(tg_git_commit()));
+        json_object_set_new(mf, "cpu_kernels", json_string(tg_cpu_kernels()));
         json_object_set_new(mf, "command_line", json_string(cmdline ? cmdline : ""));
         json_object_set_new(mf, "config",
                             json_pack("{s:i,s:i,s:i,s:i,s:i,s:i}", "n_layer", mc->n_layer, "n_head", mc->n_head, "n_embd",

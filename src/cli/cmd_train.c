@@ -301,6 +301,7 @@ int tg_cmd_train(int argc, char **argv) {
         json_object_set_new(mf, "created", json_string(when));
         json_object_set_new(mf, "truthgpt_version", json_string(TG_VERSION));
         json_object_set_new(mf, "git_commit", json_string(tg_git_commit()));
+        json_object_set_new(mf, "cpu_kernels", json_string(tg_cpu_kernels()));
         json_object_set_new(mf, "command_line", json_string(cmdline ? cmdline : ""));
         json_object_set_new(mf, "config", config_json(tg_model_config(m)));
         json_t *hp = json_loads(hparams, 0, NULL);

@@ -44,6 +44,8 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "--version")) {
         printf("truthgpt %s\n", TG_VERSION);
+        printf("CPU kernels: %s (this CPU runs: %s; TG_CPU=NAME forces one)\n", tg_cpu_kernels(),
+               tg_cpu_kernels_available());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

@@ -11,6 +11,7 @@
 int tg_backend_new(tg_backend **out, const char *name) {
     *out = NULL;
     if (!name || !strcmp(name, "cpu")) return tg_backend_cpu_new(out);
+    if (!strncmp(name, "cpu:", 4)) return tg_backend_cpu_family_new(out, name + 4);
     return tg_error_set(TG_ERR_INPUT, "unknown backend '%s' (this build has: cpu)", name);
 }
 

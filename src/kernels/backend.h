@@ -158,9 +158,12 @@ struct tg_backend {
     void (*set_adaptive)(tg_backend *be, bool on);
 };
 
-/* The CPU backend (src/kernels/cpu/backend_cpu.c). */
+/* The CPU backend over the best kernel family this CPU runs, or TG_CPU's
+ * (src/kernels/cpu/cpu_select.c); _family_new over a named one (tests). */
 int tg_backend_cpu_new(tg_backend **out);
-/* A backend by name ("cpu"); TG_ERR_INPUT naming the choices otherwise. */
+int tg_backend_cpu_family_new(tg_backend **out, const char *family);
+/* A backend by name: "cpu", "cpu:FAMILY" (generic, avx2, avx512, avx512bf16);
+ * TG_ERR_INPUT naming the choices otherwise. */
 int tg_backend_new(tg_backend **out, const char *name);
 void tg_backend_free(tg_backend *be);
 

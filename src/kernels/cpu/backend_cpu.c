@@ -7,6 +7,10 @@
  * inference handle is repacked once into panels (packed.c, fp32 or bf16),
  * whose kernel gives every row the same bits whatever the other rows.
  *
+ * This file is compiled once per instruction set (variant.h): each copy's
+ * tg_cpu_backend_fill builds a backend over its own copy of the kernels, and
+ * cpu_select.c picks the copy this CPU runs best.
+ *
  * What the model never sees: the OpenMP thread count, the bf16 row scratch
  * of the packed kernel, the per-thread attention scratch (all sized by
  * reserve, before the first step), and the engine's thread tuning: on a busy
@@ -309,7 +313,7 @@ static void cpu_destroy(tg_backend *be) {
     free(be);
 }
 
-int tg_backend_cpu_new(tg_backend **out) {
+int tg_cpu_backend_fill(tg_backend **out) {
     *out = NULL;
     tg_backend *be = calloc(1, sizeof *be);
     cpu_state *s = calloc(1, sizeof *s);
@@ -324,7 +328,7 @@ int tg_backend_cpu_new(tg_backend **out) {
     s->probe_every = 32;
     be->impl = s;
     be->name = "cpu";
-    be->variant = tg_gemm_bf16_native() ? "avx512+bf16" : "generic";
+    be->variant = TG_CPU_VARIANT_NAME;
     be->destroy = cpu_destroy;
     be->alloc = cpu_alloc;
     be->free = cpu_free;

@@ -20,7 +20,7 @@
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/matmul_bf16.h"
 
-double tg_gemm_peak_gflops(tg_dtype dtype) {
+double tg_cpu_gemm_peak(tg_dtype dtype) {
     enum { N = 1536 };
     const double budget_s = 1.0;
     size_t n = (size_t)N * N;

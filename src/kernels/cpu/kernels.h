@@ -22,6 +22,8 @@
 #ifndef TG_KERNELS_CPU_H
 #define TG_KERNELS_CPU_H
 
+#include "kernels/cpu/variant.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -166,5 +168,10 @@ void tg_adamw_kernel(float *w, const float *g, float *m1, float *v2, size_t n, f
                      float beta1, float beta2, float bc2_sqrt, float eps);
 double tg_sum_squares(const float *x, size_t n);
 void tg_scale(float *x, float s, size_t n);
+
+/* ---------------------------------------------------------- the backend
+ * (backend_cpu.c) A CPU backend over this copy of the kernels (one copy per
+ * instruction set: variant.h). */
+int tg_cpu_backend_fill(tg_backend **out);
 
 #endif /* TG_KERNELS_CPU_H */

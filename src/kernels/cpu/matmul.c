@@ -17,9 +17,18 @@
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/matmul_bf16.h"
 
+/* bf16 products need AVX512_BF16 (matmul_bf16.c). A kernel family without it
+ * runs the bf16 matmuls in fp32: as fast as fp32 (its portable bf16 loop
+ * would be many times slower) and more exact; docs/training.md says so. */
+#if defined(__AVX512BF16__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define BF16_PRODUCTS 1
+#else
+#define BF16_PRODUCTS 0
+#endif
+
 void tg_gemm(bool bf16, bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc) {
-    if (bf16) {
+    if (bf16 && BF16_PRODUCTS) {
         tg_gemm_bf16(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -61,6 +70,7 @@ static void bias_backward(float *dbias, const float *dout, size_t N, int OC) {
 
 void tg_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, size_t N, int C, int OC,
                        bool bf16) {
+    bf16 = bf16 && BF16_PRODUCTS;
     if (bf16 && bias) { /* the bias goes in as the GEMM stores its first K block */
         tg_gemm_bf16_bias(false, false, (int)N, OC, C, 1.0f, inp, C, weight, OC, bias, out, OC);
         return;
@@ -88,6 +98,7 @@ void tg_matmul_forward_residual(float *out, const float *residual, const float *
 
 static void matmul_backward(float *dinp, float dinp_beta, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, size_t N, int C, int OC, bool bf16) {
+    bf16 = bf16 && BF16_PRODUCTS;
     if (dinp) /* (N, C) (+)= (N, OC) @ (C, OC)^T */
         tg_gemm(bf16, false, true, (int)N, C, OC, 1.0f, dout, OC, weight, OC, dinp_beta, dinp, C);
     /* (C, OC) += (N, C)^T @ (N, OC); in bf16 dbias comes from the packing of dout */

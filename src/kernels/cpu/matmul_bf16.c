@@ -27,8 +27,10 @@
 #include "kernels/cpu/matmul_bf16.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <omp.h>
 
@@ -370,15 +372,34 @@ static void micro_kernel(int kp_n, const uint32_t *Ap, const uint32_t *Bp, float
 
 /* ------------------------------------------------------------- driver */
 
-/* Static packing buffers: no allocation on any call (see the header). A top
- * level call shares g_Bp[0] and g_Bp[1] among its threads, one B block in
- * each by turns; a call made from inside a parallel region (one thread
- * each) uses the B buffer after its thread number, so OpenMP threads may
- * call concurrently. Untouched slots cost no memory (zero pages), so 65
- * slots of 2.3 MB are only address space. */
-static uint32_t g_Bp[TG_GEMM_BF16_MAX_THREADS + 1][(KC / 2) * NC] __attribute__((aligned(64)));
-static uint32_t g_Ap[TG_GEMM_BF16_MAX_THREADS][(KC_T / 2) * MC] __attribute__((aligned(64)));
+/* Packing buffers, mapped once at the first call and kept (see the header):
+ * no allocation on any later call. A top level call shares g_Bp[0] and
+ * g_Bp[1] among its threads, one B block in each by turns; a call made from
+ * inside a parallel region (one thread each) uses the B buffer after its
+ * thread number, so OpenMP threads may call concurrently. Untouched slots
+ * cost no memory (zero pages), so 65 slots of 2.3 MB are only address space
+ * — mapped on first use, not in the program image, because the program holds
+ * one copy of this file per kernel family (variant.h) and most never call it
+ * (a process under a tight `ulimit -v` must not pay for them). */
+typedef uint32_t bp_slot[(KC / 2) * NC];
+typedef uint32_t ap_slot[(KC_T / 2) * MC];
+typedef float colsum_slot[NC];
+static bp_slot *g_Bp;
+static ap_slot *g_Ap;
+static colsum_slot *g_colsum;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 _Static_assert(KC_T >= KC && KC_T * NC_T <= KC * NC && NC_T <= NC, "the A^T blocking fits the buffers");
+
+static void *map_zeroed(size_t bytes) {
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void map_buffers(void) {
+    g_Bp = map_zeroed((TG_GEMM_BF16_MAX_THREADS + 1) * sizeof(bp_slot));
+    g_Ap = map_zeroed(TG_GEMM_BF16_MAX_THREADS * sizeof(ap_slot));
+    g_colsum = map_zeroed(TG_GEMM_BF16_MAX_THREADS * sizeof(colsum_slot));
+}
 
 bool tg_gemm_bf16_native(void) { return TG_BF16_NATIVE; }
 
@@ -387,8 +408,6 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
 }
-
-static float g_colsum[TG_GEMM_BF16_MAX_THREADS][NC] __attribute__((aligned(64)));
 
 static void gemm_bf16(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc, const float *bias, float *colsum);
@@ -412,6 +431,18 @@ void tg_gemm_bf16_bias(bool transA, bool transB, int M, int N, int K, float alph
 static void gemm_bf16(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc, const float *bias, float *colsum) {
     if (M <= 0 || N <= 0) return;
+    pthread_once(&g_once, map_buffers);
+    if (!g_Bp || !g_Ap || !g_colsum) { /* no address space for the buffers: the plain loop, slowly */
+        if (bias) {
+            for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof *C);
+            beta = 1.0f;
+        }
+        if (colsum)
+            for (int k = 0; k < K; k++)
+                for (int j = 0; j < N; j++) colsum[j] += transB ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+        tg_gemm_bf16_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     if (K <= 0) {
         scale_c(M, N, beta, C, ldc);
         if (bias)

@@ -31,6 +31,8 @@
 #ifndef TG_MATMUL_BF16_H
 #define TG_MATMUL_BF16_H
 
+#include "kernels/cpu/variant.h"
+
 #include <stdbool.h>
 
 #define TG_GEMM_BF16_MAX_THREADS 64

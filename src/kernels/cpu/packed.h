@@ -3,26 +3,25 @@
  * repacked once into panels (packed.c).
  *
  * A weight W (K, N) in Hugging Face [in, out] layout is repacked into panels
- * of TG_PANEL = 16 output columns (one AVX-512 register), each panel's K rows
- * contiguous, so every thread streams one contiguous range of memory in
- * decode (where reading the weights is the whole cost):
- *   fp32: panel p holds W[k][16p + j] at data[(p*K + k)*16 + j]
- *   bf16: pairs of rows interleaved for _mm512_dpbf16_ps:
- *         W[k][16p + j] at data[((p*K/2 + k/2)*16 + j)*2 + k%2]  (K even)
- * N is padded to a multiple of 16 with zero columns.
+ * of one vector register's width of output columns (16 on AVX-512, 8 on AVX2
+ * and generic), each panel's K rows contiguous, so every thread streams one
+ * contiguous range of memory in decode (where reading the weights is the
+ * whole cost). The layouts are the kernel family's own (packed.c).
  *
  * Dimension legend: M rows, K input channels, N output channels.
  */
 #ifndef TG_KERNELS_CPU_PACKED_H
 #define TG_KERNELS_CPU_PACKED_H
 
+#include "kernels/cpu/variant.h"
+
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "truthgpt.h"
 
-#define TG_PANEL 16
 typedef struct {
-    int K, N, Np;   /* Np = N rounded up to 16 */
+    int K, N, Np;   /* Np = N rounded up to the panel width */
     tg_dtype dtype;
     void *data;     /* float or uint16_t (bf16) panels */
 } tg_packed_weight;
@@ -38,6 +37,9 @@ void tg_packed_weight_free(tg_packed_weight *pw);
  * scratch), sums in fp32. */
 void tg_packed_matmul(float *out, int ldo, const float *x, const tg_packed_weight *W, const float *bias,
                       const float *res, int M, uint16_t *xb, int nt);
+/* Whether bf16 weights multiply bf16-rounded activations in hardware
+ * (AVX512_BF16) rather than being widened to fp32. */
+bool tg_packed_bf16_products(void);
 /* Reference: plain loops in double over the original fp32 W (K, N). */
 void tg_matmul_ref(float *out, int ldo, const float *x, const float *W, const float *bias, int M, int K, int N);
 
