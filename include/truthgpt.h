@@ -356,10 +356,14 @@ int tg_checkpoint_load_optimizer(const char *dir, tg_model *m, float *m1, float 
  * activations for a full-context prefill) is allocated at init; steps
  * allocate nothing. See docs/inference.md. */
 
+/* Request limits: the one table that the engine (tg_engine_add) and the
+ * server's request parser (src/serve/openai.c) both check. Each is inclusive:
+ * a request at the limit is accepted, one past it refused. */
 #define TG_MAX_STOP 4           /* stop strings per request (OpenAI allows 4) */
-#define TG_MAX_STOP_LEN 256     /* bytes per stop string */
+#define TG_MAX_STOP_LEN 256     /* bytes per stop string, at most */
 #define TG_MAX_STOP_IDS 4       /* extra stop token ids per request */
 #define TG_MAX_TOP_LOGPROBS 20  /* top alternatives per token (OpenAI's 0-20) */
+#define TG_MAX_MESSAGES 4096    /* messages in one chat request */
 
 /* Sampling settings of one request. Start from tg_sampling_default_params(). */
 typedef struct {
