@@ -139,15 +139,17 @@ int tg_model_backward(tg_model *m, float scale);
 
 /* --------------------------------------------------------------- optimizer */
 
+/* The defaults are tg_optim_default_params's (src/train/optim.c), the one
+ * place they are written; the commands' own are tg_train_default_params's. */
 typedef struct {
     float lr;            /* peak learning rate */
-    float min_lr_frac;   /* lo = lr * min_lr_frac (0.1) */
+    float min_lr_frac;   /* lo = lr * min_lr_frac */
     int warmup;          /* warm-up steps */
     int total_steps;     /* S */
-    float beta1, beta2;  /* 0.9, 0.95 */
-    float eps;           /* 1e-8 */
-    float weight_decay;  /* 0.1, on 2-D weights and embeddings only */
-    float grad_clip;     /* global-norm clip, 1.0; <= 0 disables */
+    float beta1, beta2;  /* AdamW's moment decay rates */
+    float eps;           /* AdamW's denominator epsilon */
+    float weight_decay;  /* decoupled decay, on 2-D weights and embeddings only */
+    float grad_clip;     /* global-norm clip; <= 0 disables */
 } tg_optim_params;
 
 tg_optim_params tg_optim_default_params(void);
