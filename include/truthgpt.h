@@ -163,18 +163,47 @@ int tg_model_backward(tg_model *m, float scale);
 
 /* --------------------------------------------------------------- optimizer */
 
+/* The defaults are tg_optim_default_params's (src/train/optim.c), the one
+ * place they are written; the commands' own are tg_train_default_params's. */
 typedef struct {
     float lr;            /* peak learning rate */
-    float min_lr_frac;   /* lo = lr * min_lr_frac (0.1) */
+    float min_lr_frac;   /* lo = lr * min_lr_frac */
     int warmup;          /* warm-up steps */
     int total_steps;     /* S */
-    float beta1, beta2;  /* 0.9, 0.95 */
-    float eps;           /* 1e-8 */
-    float weight_decay;  /* 0.1, on 2-D weights and embeddings only */
-    float grad_clip;     /* global-norm clip, 1.0; <= 0 disables */
+    float beta1, beta2;  /* AdamW's moment decay rates */
+    float eps;           /* AdamW's denominator epsilon */
+    float weight_decay;  /* decoupled decay, on 2-D weights and embeddings only */
+    float grad_clip;     /* global-norm clip; <= 0 disables */
 } tg_optim_params;
 
 tg_optim_params tg_optim_default_params(void);
+
+/* The defaults of `truthgpt train` (TG_TRAIN_PRETRAIN) and `truthgpt
+ * finetune` (TG_TRAIN_FINETUNE), one place for each (src/train/defaults.c):
+ * both commands start their flags from these and print them in --help. */
+typedef enum { TG_TRAIN_PRETRAIN = 0, TG_TRAIN_FINETUNE = 1 } tg_train_kind;
+typedef struct {
+    int batch;           /* rows per micro-batch */
+    int accum;           /* micro-batches per step */
+    int64_t steps;       /* optimizer steps (finetune: 0 = `epochs` passes over the data) */
+    int epochs;          /* finetune: passes over the conversations when steps is 0 */
+    int warmup;          /* linear warm-up steps; -1: warmup_frac of the steps */
+    float warmup_frac;   /* the share of the steps a warm-up of -1 stands for */
+    float lr;            /* peak learning rate */
+    float min_lr_frac;   /* cosine floor as a fraction of lr */
+    float weight_decay;  /* AdamW decay on 2-D weights and embeddings */
+    float grad_clip;     /* global-norm clip (<= 0: off) */
+    float beta1, beta2, eps; /* AdamW's (no flag; tg_optim_default_params's) */
+    int64_t seed;        /* initial weights and data order */
+    int eval_every;      /* steps between evaluations (0: only at the end) */
+    int eval_batches;    /* validation micro-batches an evaluation (finetune 0: all) */
+    int save_every;      /* steps between checkpoints (0: only the last step) */
+    tg_dtype dtype;      /* matrix-multiply precision */
+} tg_train_params;
+tg_train_params tg_train_default_params(tg_train_kind kind);
+/* The warm-up steps of a run of `steps` steps given --warmup: warmup itself,
+ * or p->warmup_frac of the steps when it is -1. */
+int tg_train_warmup_steps(const tg_train_params *p, int warmup, int64_t steps);
 /* Learning rate at step s (from 0), docs/architecture.md "Training contract". */
 float tg_lr_at(const tg_optim_params *p, int step);
 /* Global L2 norm of the gradients; scales them by min(1, clip/(norm+1e-6)) as
@@ -388,10 +417,14 @@ int tg_checkpoint_load_optimizer(const char *dir, tg_model *m);
  * activations for a full-context prefill) is allocated at init; steps
  * allocate nothing. See docs/inference.md. */
 
+/* Request limits: the one table that the engine (tg_engine_add) and the
+ * server's request parser (src/serve/openai.c) both check. Each is inclusive:
+ * a request at the limit is accepted, one past it refused. */
 #define TG_MAX_STOP 4           /* stop strings per request (OpenAI allows 4) */
-#define TG_MAX_STOP_LEN 256     /* bytes per stop string */
+#define TG_MAX_STOP_LEN 256     /* bytes per stop string, at most */
 #define TG_MAX_STOP_IDS 4       /* extra stop token ids per request */
 #define TG_MAX_TOP_LOGPROBS 20  /* top alternatives per token (OpenAI's 0-20) */
+#define TG_MAX_MESSAGES 4096    /* messages in one chat request */
 
 /* Sampling settings of one request. Start from tg_sampling_default_params(). */
 typedef struct {

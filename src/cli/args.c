@@ -142,6 +142,8 @@ int tg_cli_dtype(const char *value, tg_dtype *out) {
     return TG_OK;
 }
 
+const char *tg_cli_dtype_name(tg_dtype d) { return d == TG_DTYPE_BF16 ? "bf16" : "fp32"; }
+
 int tg_cli_fail(int status) {
     const char *msg = tg_error_message();
     fprintf(stderr, "truthgpt: %s\n", msg && *msg ? msg : "failed");

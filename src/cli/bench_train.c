@@ -85,7 +85,7 @@ int tg_bench_train(int argc, char **argv) {
     const char *preset = "small", *dtype_s = "fp32";
     int B = 0, T = 0, V = 0, steps = 10, json = 0, threads = 0, warmup = 2;
     int64_t seed = 1;
-    float lr = 6e-4f;
+    float lr = tg_train_default_params(TG_TRAIN_PRETRAIN).lr; /* train's peak rate, held constant */
     tg_opt opts[] = {
         {"preset", TG_OPT_STR, &preset, "NAME", "model preset: tiny, small, gpt2, gpt2-medium, gpt2-large, gpt2-xl"},
         {"dtype", TG_OPT_STR, &dtype_s, "fp32|bf16", "matrix-multiply precision"},

@@ -43,6 +43,8 @@ int tg_args_given(int argc, char **argv, const char *name);
 int tg_cli_on_off(const char *flag, const char *value);
 /* --dtype fp32|bf16: TG_OK and *out, else TG_ERR_INPUT naming the flag. */
 int tg_cli_dtype(const char *value, tg_dtype *out);
+/* The --dtype spelling of d ("fp32", "bf16"). */
+const char *tg_cli_dtype_name(tg_dtype d);
 
 #define TG_COMMANDS(X)                                                                  \
     X(ingest, "ingest posts (text, JSONL, X, Mastodon) into a clean corpus")           \
@@ -91,6 +93,12 @@ typedef struct {
     {"eval-every", TG_OPT_INT, &(c).eval_every, "N", "steps between validation evaluations (0: only at the end)"},     \
     {"save-every", TG_OPT_INT, &(c).save_every, "N", "steps between checkpoints (0: only the last step)"},            \
     {"dtype", TG_OPT_STR, &(c).dtype, "fp32|bf16", "matrix-multiply precision (bf16 keeps fp32 master weights)"}
+/* Sets them to the command's defaults (tg_train_default_params), so --help
+ * prints the values a run uses. */
+void tg_cli_train_common_defaults(tg_cli_train_common *c, const tg_train_params *d);
+/* The fixed AdamW constants for a --help description: "AdamW betas (0.9,
+ * 0.95), eps 1e-08" from d, into buf. */
+const char *tg_cli_adam_note(const tg_train_params *d, char *buf, size_t n);
 /* The checks both commands make of them (an error names the flag). */
 int tg_cli_train_common_check(const tg_cli_train_common *c);
 /* Takes each of them a resumed run did not get on the command line from

@@ -14,7 +14,9 @@
 
 int tg_cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *doc_attention = "off";
-    int batches = 20, batch = 8, ctx = 0, json = 0, threads = 0;
+    /* train's evaluation defaults, so eval's loss is the run's logged val_loss */
+    tg_train_params d = tg_train_default_params(TG_TRAIN_PRETRAIN);
+    int batches = d.eval_batches, batch = d.batch, ctx = 0, json = 0, threads = 0;
     tg_opt opts[] = {
         {"model", TG_OPT_STR, &model, "PATH", "checkpoint directory, or run directory (its newest checkpoint)"},
         {"data", TG_OPT_STR, &data, "DIR|FILE", "token shards: DIR's val-*.tok if any, else all its *.tok; or one file"},

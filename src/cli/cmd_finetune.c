@@ -177,11 +177,14 @@ static char *file_sha(const char *path) {
 int tg_cmd_finetune(int argc, char **argv) {
     /* First, before any thread exists: every thread then blocks the signals. */
     if (tg_trainer_install_signals() != TG_OK) return tg_cli_fail(TG_ERR_RUNTIME);
-    ft_flags f = {
-        .c.dtype = "fp32", .new_tokens = "mean", .c.batch = 8, .c.accum = 1, .c.warmup = -1, .c.eval_every = 100,
-        .c.save_every = 0, .c.seed = 1337, .c.lr = 1e-4f, .c.min_lr_frac = 0.1f, .c.weight_decay = 0.1f, .c.grad_clip = 1.0f,
-        .epochs = 1,
-    };
+    /* Every training default comes from tg_train_default_params, which
+     * --help then prints. */
+    tg_train_params d = tg_train_default_params(TG_TRAIN_FINETUNE);
+    ft_flags f = {.new_tokens = "mean", .epochs = d.epochs, .eval_batches = d.eval_batches};
+    tg_cli_train_common_defaults(&f.c, &d);
+    char warmup_help[96];
+    snprintf(warmup_help, sizeof warmup_help, "linear warm-up steps (-1: %g%% of the steps)",
+             (double)d.warmup_frac * 100.0);
     tg_opt opts[] = {
         {"model", TG_OPT_STR, &f.model, "DIR", "the model to fine-tune: a checkpoint or run directory"},
         {"chat", TG_OPT_STR, &f.chat, "FILE", "training conversations, OpenAI chat JSONL ({\"messages\": [...]} a line)"},
@@ -190,7 +193,7 @@ int tg_cmd_finetune(int argc, char **argv) {
         {"steps", TG_OPT_I64, &f.c.steps, "N", "optimizer steps (0: --epochs passes over --chat)"},
         {"epochs", TG_OPT_INT, &f.epochs, "E", "passes over the training conversations when --steps is 0"},
         TG_CLI_OPTIMIZER_OPTS(f.c),
-        {"warmup", TG_OPT_INT, &f.c.warmup, "N", "linear warm-up steps (-1: 5% of the steps)"},
+        {"warmup", TG_OPT_INT, &f.c.warmup, "N", warmup_help},
         {"batch", TG_OPT_INT, &f.c.batch, "B", "rows per micro-batch"},
         {"ctx", TG_OPT_INT, &f.ctx, "T", "row length in tokens (0: the model's context); longer conversations are truncated"},
         {"no-pack", TG_OPT_FLAG, &f.no_pack, NULL, "one conversation a row (padding) instead of packing several"},
@@ -206,12 +209,15 @@ int tg_cmd_finetune(int argc, char **argv) {
     };
     char *pos[1];
     int npos;
+    char adam[96], description[768];
+    snprintf(description, sizeof description,
+             "Fine-tunes a model to chat on OpenAI chat JSONL: ChatML template, loss only on assistant replies\n"
+             "and their <|im_end|> (an assistant message with \"weight\": 0 counts nothing), conversations packed\n"
+             "into rows with no attention across them. Adds <|im_start|>/<|im_end|> to a tokenizer and model\n"
+             "that lack them. Same checkpoints, progress, Ctrl-C and --resume as `train`.\n%s.",
+             tg_cli_adam_note(&d, adam, sizeof adam));
     int rc = tg_args_parse(
-        "truthgpt finetune --model DIR --chat data.jsonl --out RUN [--val-chat F] [--steps N] [options]",
-        "Fine-tunes a model to chat on OpenAI chat JSONL: ChatML template, loss only on assistant replies\n"
-        "and their <|im_end|> (an assistant message with \"weight\": 0 counts nothing), conversations packed\n"
-        "into rows with no attention across them. Adds <|im_start|>/<|im_end|> to a tokenizer and model\n"
-        "that lack them. Same checkpoints, progress, Ctrl-C and --resume as `train`.",
+        "truthgpt finetune --model DIR --chat data.jsonl --out RUN [--val-chat F] [--steps N] [options]", description,
         opts, argc, argv, pos, 0, &npos);
     if (rc) return rc < 0 ? 0 : rc;
     if (!f.out && !f.eval_only) {
@@ -330,7 +336,7 @@ int tg_cmd_finetune(int argc, char **argv) {
         int64_t per_epoch = tg_sft_batches_per_epoch(&tb);
         f.c.steps = ((int64_t)f.epochs * per_epoch + f.c.accum - 1) / f.c.accum;
     }
-    if (rc == TG_OK && f.c.warmup < 0) f.c.warmup = (int)(f.c.steps / 20);
+    if (rc == TG_OK) f.c.warmup = tg_train_warmup_steps(&d, f.c.warmup, f.c.steps);
     if (rc == TG_OK) rc = tg_cli_check_out_dir(f.out);
 
     /* From here on --out is written. */

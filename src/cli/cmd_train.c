@@ -107,11 +107,11 @@ static char *find_tokenizer(const char *data) {
 int tg_cmd_train(int argc, char **argv) {
     /* First, before any thread exists: every thread then blocks the signals. */
     if (tg_trainer_install_signals() != TG_OK) return tg_cli_fail(TG_ERR_RUNTIME);
-    train_flags f = {
-        .preset = "tiny", .shuffle = "on", .doc_attention = "off", .c.dtype = "fp32", .c.batch = 8, .c.accum = 1, .c.warmup = 100, .c.eval_every = 100,
-        .eval_batches = 20, .c.save_every = 1000, .c.steps = 1000, .c.seed = 1337, .c.lr = 6e-4f, .c.min_lr_frac = 0.1f,
-        .c.weight_decay = 0.1f, .c.grad_clip = 1.0f,
-    };
+    /* Every training default comes from tg_train_default_params, which
+     * --help then prints. */
+    tg_train_params d = tg_train_default_params(TG_TRAIN_PRETRAIN);
+    train_flags f = {.preset = "tiny", .shuffle = "on", .doc_attention = "off", .eval_batches = d.eval_batches};
+    tg_cli_train_common_defaults(&f.c, &d);
     char presets[128] = "";
     for (const char *const *p = tg_config_preset_names(); *p; p++)
         snprintf(presets + strlen(presets), sizeof presets - strlen(presets), "%s%s", p == tg_config_preset_names() ? "" : ", ", *p);
@@ -143,10 +143,14 @@ int tg_cmd_train(int argc, char **argv) {
     };
     char *pos[1];
     int npos;
-    int rc = tg_args_parse("truthgpt train --data DIR --out RUN [--preset tiny] [options]",
-                           "Pretrains a GPT-2 model on token shards. Checkpoints are Hugging Face GPT-2 directories\n"
-                           "(RUN/checkpoint-STEP); Ctrl-C saves one and stops; --resume continues bitwise.",
-                           opts, argc, argv, pos, 0, &npos);
+    char adam[96], description[512];
+    snprintf(description, sizeof description,
+             "Pretrains a GPT-2 model on token shards. Checkpoints are Hugging Face GPT-2 directories\n"
+             "(RUN/checkpoint-STEP); Ctrl-C saves one and stops; --resume continues bitwise.\n"
+             "Warm-up, then cosine decay to --min-lr-frac; %s.",
+             tg_cli_adam_note(&d, adam, sizeof adam));
+    int rc = tg_args_parse("truthgpt train --data DIR --out RUN [--preset tiny] [options]", description, opts, argc,
+                           argv, pos, 0, &npos);
     if (rc) return rc < 0 ? 0 : rc;
     if (!f.out) {
         fprintf(stderr, "truthgpt: train: --out RUN is required\n");

@@ -93,6 +93,26 @@ void tg_cli_trainer_opts_fill(tg_trainer_opts *o, const tg_cli_train_common *c, 
     o->save_every = c->save_every;
 }
 
+void tg_cli_train_common_defaults(tg_cli_train_common *c, const tg_train_params *d) {
+    c->dtype = tg_cli_dtype_name(d->dtype);
+    c->batch = d->batch;
+    c->accum = d->accum;
+    c->warmup = d->warmup;
+    c->eval_every = d->eval_every;
+    c->save_every = d->save_every;
+    c->steps = d->steps;
+    c->seed = d->seed;
+    c->lr = d->lr;
+    c->min_lr_frac = d->min_lr_frac;
+    c->weight_decay = d->weight_decay;
+    c->grad_clip = d->grad_clip;
+}
+
+const char *tg_cli_adam_note(const tg_train_params *d, char *buf, size_t n) {
+    snprintf(buf, n, "AdamW betas (%g, %g), eps %g (fixed)", (double)d->beta1, (double)d->beta2, (double)d->eps);
+    return buf;
+}
+
 int tg_cli_train_common_check(const tg_cli_train_common *c) {
     if (c->batch <= 0) return tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", c->batch);
     if (c->accum <= 0) return tg_error_set(TG_ERR_INPUT, "--accum must be positive (got %d)", c->accum);

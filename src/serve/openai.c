@@ -204,9 +204,9 @@ static int get_stop(json_t *o, tg_sreq *r, tg_api_error *err) {
     if (json_is_array(v)) {
         arr = v;
         n = json_array_size(v);
-        if (n > TG_SERVE_MAX_STOP) {
+        if (n > TG_MAX_STOP) {
             tg_api_error_fill(err, 400, "invalid_request_error", "stop", "invalid_value",
-                              "'stop' may hold at most %d sequences, got %zu", TG_SERVE_MAX_STOP, n);
+                              "'stop' may hold at most %d sequences, got %zu", TG_MAX_STOP, n);
             return -1;
         }
     } else if (!json_is_string(v)) {
@@ -223,9 +223,14 @@ static int get_stop(json_t *o, tg_sreq *r, tg_api_error *err) {
         }
         size_t len = json_string_length(s);
         if (len == 0) continue; /* an empty stop string can never match usefully */
-        if (len >= TG_SERVE_MAX_STOP_LEN) {
+        if (len > TG_MAX_STOP_LEN) {
             tg_api_error_fill(err, 400, "invalid_request_error", "stop", "invalid_value",
-                              "each stop sequence must be shorter than %d bytes", TG_SERVE_MAX_STOP_LEN);
+                              "each stop sequence may have at most %d bytes, got %zu", TG_MAX_STOP_LEN, len);
+            return -1;
+        }
+        if (memchr(json_string_value(s), 0, len)) { /* the engine takes C strings */
+            tg_api_error_fill(err, 400, "invalid_request_error", "stop", "invalid_value",
+                              "a stop sequence may not contain U+0000");
             return -1;
         }
         memcpy(r->stop[r->n_stop], json_string_value(s), len);
@@ -309,9 +314,9 @@ static int chat_prompt(const tg_api_ctx *ctx, json_t *body, int32_t **ids, void 
                           "'messages' must hold at least one message");
         return -1;
     }
-    if (n > 4096) {
+    if (n > TG_MAX_MESSAGES) {
         tg_api_error_fill(err, 400, "invalid_request_error", "messages", "invalid_value",
-                          "'messages' holds %zu messages; at most 4096 are accepted", n);
+                          "'messages' holds %zu messages; at most %d are accepted", n, TG_MAX_MESSAGES);
         return -1;
     }
     const char **roles = calloc(n, sizeof *roles);
@@ -508,7 +513,7 @@ tg_sreq *tg_api_parse(const tg_api_ctx *ctx, tg_sreq_kind kind, const char *body
     if (get_stop(j, r, err) < 0) goto fail;
     if (kind == TG_SREQ_CHAT) {
         if (get_bool(j, "logprobs", &r->logprobs, err) < 0) goto fail;
-        int tr = get_int(j, "top_logprobs", 0, TG_SERVE_MAX_TOP, &top_lp, err);
+        int tr = get_int(j, "top_logprobs", 0, TG_MAX_TOP_LOGPROBS, &top_lp, err);
         if (tr < 0) goto fail;
         if (tr == 0 && !r->logprobs && top_lp > 0) {
             tg_api_error_fill(err, 400, "invalid_request_error", "top_logprobs", "invalid_value",
@@ -520,7 +525,7 @@ tg_sreq *tg_api_parse(const tg_api_ctx *ctx, tg_sreq_kind kind, const char *body
         r->n_prompt = np;
     } else {
         /* completions: logprobs is an integer count of alternatives (0: the chosen token only) */
-        int lr = get_int(j, "logprobs", 0, TG_SERVE_MAX_TOP, &top_lp, err);
+        int lr = get_int(j, "logprobs", 0, TG_MAX_TOP_LOGPROBS, &top_lp, err);
         if (lr < 0) goto fail;
         r->logprobs = lr == 0;
         if (get_bool(j, "echo", &r->echo, err) < 0) goto fail;

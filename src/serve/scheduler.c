@@ -198,7 +198,7 @@ static int on_token(const tg_token_event *ev, void *user) {
             e.tok = copy_bytes(ev->token_text, ev->token_text_len);
             e.tok_len = e.tok ? ev->token_text_len : 0;
             e.logprob = ev->logprob;
-            int nt = ev->n_top < TG_SERVE_MAX_TOP ? ev->n_top : TG_SERVE_MAX_TOP;
+            int nt = ev->n_top < TG_MAX_TOP_LOGPROBS ? ev->n_top : TG_MAX_TOP_LOGPROBS;
             for (int k = 0; k < nt; k++) {
                 e.top_text[k] = copy_bytes(ev->top[k].text, ev->top[k].text_len);
                 if (!e.top_text[k]) break;

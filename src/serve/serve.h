@@ -25,9 +25,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TG_SERVE_MAX_STOP 4      /* OpenAI allows up to 4 stop sequences */
-#define TG_SERVE_MAX_TOP 20      /* OpenAI's top_logprobs maximum */
-#define TG_SERVE_MAX_STOP_LEN 256
+#include "truthgpt.h" /* the request limits, TG_MAX_* */
+
+/* Request limits (stop strings, their length, top_logprobs, messages) are
+ * the engine's table in truthgpt.h (TG_MAX_*), not a copy. */
 
 /* Options of `truthgpt serve`. */
 typedef struct {
@@ -74,9 +75,9 @@ typedef struct {
     int tok_len;
     float logprob;           /* log p(token) at temperature 1 before penalties */
     int n_top;
-    char *top_text[TG_SERVE_MAX_TOP];  /* malloc'd */
-    int top_len[TG_SERVE_MAX_TOP];
-    float top_logprob[TG_SERVE_MAX_TOP];
+    char *top_text[TG_MAX_TOP_LOGPROBS];  /* malloc'd */
+    int top_len[TG_MAX_TOP_LOGPROBS];
+    float top_logprob[TG_MAX_TOP_LOGPROBS];
     int n_generated;         /* the request's generated tokens so far (usage) */
 } tg_sevent;
 
@@ -94,7 +95,7 @@ struct tg_sreq {
     float frequency_penalty, presence_penalty;
     uint64_t seed;
     bool has_seed;
-    char stop[TG_SERVE_MAX_STOP][TG_SERVE_MAX_STOP_LEN];
+    char stop[TG_MAX_STOP][TG_MAX_STOP_LEN + 1]; /* NUL-terminated */
     int n_stop;
     bool logprobs;           /* return per-token logprobs */
     int top_logprobs;        /* alternatives per token, 0..20 */
