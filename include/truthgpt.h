@@ -97,7 +97,9 @@ void tg_params_point(tg_params *p, const tg_config *cfg, float *mem);
 
 /* ------------------------------------------------------------------ model */
 
-typedef enum { TG_DTYPE_FP32 = 0, TG_DTYPE_BF16 = 1 } tg_dtype;
+/* Matrix-multiply precision. INT8: weights quantized per block of 32 inputs
+ * (inference only: sample, chat, serve, bench generate). */
+typedef enum { TG_DTYPE_FP32 = 0, TG_DTYPE_BF16 = 1, TG_DTYPE_INT8 = 2 } tg_dtype;
 
 /* One micro-batch. Only inputs is required. */
 typedef struct {

@@ -176,6 +176,37 @@ static void test_rowwise(void) {
 
 /* ------------------------------------------------------------ matmul */
 
+/* Block-of-32 int8 quantization as the int8 weights promise it: scale =
+ * max|v| / 127 over the block, q = round(v / scale) (to even, as lrintf). */
+static void quantize_blocks(const float *v, int n, int stride, double *deq) {
+    for (int b0 = 0; b0 < n; b0 += 32) {
+        float amax = 0;
+        for (int i = b0; i < n && i < b0 + 32; i++) amax = fmaxf(amax, fabsf(v[(size_t)i * stride]));
+        float s = amax / 127.0f, inv = s > 0 ? 1.0f / s : 0.0f;
+        for (int i = b0; i < n && i < b0 + 32; i++) deq[i] = (double)lrintf(v[(size_t)i * stride] * inv) * s;
+    }
+}
+
+/* out = quant(x) @ quant(W) + bias in double, quantized per 32 along K */
+static void int8_reference(double *out, const float *x, const float *W, const float *bias, int N, int K, int M) {
+    double *xq = malloc(sizeof(double) * K), *wq = malloc(sizeof(double) * K * M);
+    for (int j = 0; j < M; j++) {
+        double col[4096];
+        quantize_blocks(W + j, K, M, col);
+        for (int k = 0; k < K; k++) wq[(size_t)k * M + j] = col[k];
+    }
+    for (int n = 0; n < N; n++) {
+        quantize_blocks(x + (size_t)n * K, K, 1, xq);
+        for (int j = 0; j < M; j++) {
+            double s = bias ? bias[j] : 0;
+            for (int k = 0; k < K; k++) s += xq[k] * wq[(size_t)k * M + j];
+            out[(size_t)n * M + j] = s;
+        }
+    }
+    free(xq);
+    free(wq);
+}
+
 static void test_matmul(void) {
     const int N = 37, K = 48, M = 40; /* rows, inputs, outputs: none a multiple of the panel or block sizes */
     float *x = randv((size_t)N * K, 1), *W = randv((size_t)K * M, 0.5f), *bias = randv(M, 1);
@@ -187,6 +218,10 @@ static void test_matmul(void) {
     float *d_bias = up(bias, M), *d_res = up(res, (size_t)N * M), *d_dout = up(dout, (size_t)N * M);
     float *d_out = be->alloc(be, sizeof(float) * N * M, "t");
     CHECK(be->reserve(be, (size_t)N, K > M ? K : M, 8) == TG_OK);
+    /* int8 weights exist for inference only */
+    tg_weight w8 = {.master = d_W, .K = K, .N = M, .dtype = TG_DTYPE_INT8};
+    CHECK(be->weight_prepare(be, &w8) == TG_ERR_INPUT);
+    tg_error_clear();
     float *ref = malloc(sizeof(float) * N * M);
     tg_matmul_forward_naive(ref, x, W, bias, (size_t)N, K, M);
     double *want = to_d(ref, (size_t)N * M), *want_r = malloc(sizeof(double) * N * M);
@@ -195,15 +230,16 @@ static void test_matmul(void) {
     tg_matmul_forward_naive(ref, x, W, NULL, (size_t)N, K, M);
     for (size_t i = 0; i < (size_t)N * M; i++) want_nt[i] = ref[i];
     for (int inf = 0; inf < 2; inf++)
-        for (int dt = 0; dt < 2; dt++) {
-            /* bf16: inputs rounded to 8 significant bits, sums of 48 products of size ~0.25: 2e-2 */
-            double tol = dt ? 2e-2 : 1e-5;
+        for (int dt = 0; dt < (inf ? 3 : 2); dt++) {
+            /* bf16: inputs rounded to 8 significant bits, sums of 48 products of size ~0.25: 2e-2;
+             * int8: weights and activations to 1/254 of their block's range: 3e-2 */
+            double tol = dt == 2 ? 3e-2 : dt ? 2e-2 : 1e-5;
             char nm[80];
             tg_weight w = {.master = d_W, .K = K, .N = M, .dtype = (tg_dtype)dt, .inference = inf};
             tg_weight wt = {.master = d_Wt, .K = K, .N = M, .transposed = true, .dtype = (tg_dtype)dt, .inference = inf};
             CHECK(be->weight_prepare(be, &w) == TG_OK && be->weight_prepare(be, &wt) == TG_OK);
             const char *kind = inf ? "inference" : "training";
-            const char *dn = dt ? "bf16" : "fp32";
+            const char *dn = dt == 2 ? "int8" : dt ? "bf16" : "fp32";
             be->matmul_forward(be, d_out, d_x, &w, d_bias, (size_t)N);
             snprintf(nm, sizeof nm, "matmul_forward %s %s", kind, dn);
             report(nm, d_out, want, (size_t)N * M, tol);
@@ -214,6 +250,13 @@ static void test_matmul(void) {
             be->matmul_forward(be, d_out, d_x, &wt, NULL, (size_t)N);
             snprintf(nm, sizeof nm, "matmul_forward transposed %s %s", kind, dn);
             report(nm, d_out, want_nt, (size_t)N * M, tol);
+            if (dt == 2) { /* exactly the promised quantization: only the fp32 sums' order differs */
+                double *q8 = malloc(sizeof(double) * N * M);
+                int8_reference(q8, x, W, bias, N, K, M);
+                be->matmul_forward(be, d_out, d_x, &w, d_bias, (size_t)N);
+                report("matmul_forward int8 = block-32 quantization", d_out, q8, (size_t)N * M, 1e-5);
+                free(q8);
+            }
             be->weight_release(be, &w);
             be->weight_release(be, &wt);
         }

@@ -208,7 +208,7 @@ int main(void) {
     snprintf(tp, sizeof tp, "%s/tokenizer.json", ck);
     CHECK(tg_tokenizer_save(tok, tp) == TG_OK);
     tg_serve_model *sm = NULL;
-    CHECK(tg_serve_model_load(&sm, ck, 1) == TG_OK);
+    CHECK(tg_serve_model_load(&sm, ck, 1, TG_DTYPE_FP32) == TG_OK);
     if (sm) {
         tg_api_ctx ctx = {0};
         tg_serve_model_api_ctx(sm, &ctx);

@@ -547,6 +547,23 @@ static void test_train_forward_equals_engine(void) {
         }
     printf("training forward vs generation path: %d positions, max err %.2e (tol 1e-5)\n", P + D, mx);
     CHECK_EQ_INT(bad, 0);
+    /* int8 weights (and activations quantized per block of 32) against the
+     * fp32 logits: max |difference| over the logits' own range */
+    tg_model_weights w8;
+    CHECK(tg_model_weights_init(m, &w8, TG_DTYPE_INT8, true) == TG_OK);
+    CHECK(tg_model_forward_rows(m, &w8, &kv, &rows, out_rows, P, &work) == TG_OK);
+    tg_model_backend(m)->to_host(tg_model_backend(m), got, work.logits, sizeof(float) * P * Vp);
+    double dmax = 0, lo = 1e30, hi = -1e30;
+    for (int i = 0; i < P; i++)
+        for (int v = 0; v < V; v++) {
+            double e = ref[(size_t)i * Vp + v];
+            dmax = fmax(dmax, fabs(got[(size_t)i * Vp + v] - e));
+            lo = fmin(lo, e), hi = fmax(hi, e);
+        }
+    printf("int8 vs fp32 logits: max |diff| %.4f over a range of %.2f (%.2f%%; bound 2%%)\n", dmax, hi - lo,
+           100 * dmax / (hi - lo));
+    CHECK(dmax <= 0.02 * (hi - lo));
+    tg_model_weights_free(m, &w8);
     free(got);
     free(ref);
     tg_model_rows_free(m, &work);
@@ -565,6 +582,7 @@ int main(void) {
     test_cache_vs_recompute(m, TG_DTYPE_BF16);
     test_batched_equals_single(m, TG_DTYPE_FP32);
     test_batched_equals_single(m, TG_DTYPE_BF16);
+    test_batched_equals_single(m, TG_DTYPE_INT8);
     test_stops_and_limits(m);
     tg_model_free(m);
     return test_summary("test_infer");

@@ -138,11 +138,14 @@ int tg_cli_on_off(const char *flag, const char *value) {
 int tg_cli_dtype(const char *value, tg_dtype *out) {
     if (strcmp(value, "fp32") == 0) *out = TG_DTYPE_FP32;
     else if (strcmp(value, "bf16") == 0) *out = TG_DTYPE_BF16;
-    else return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32 or bf16 (got '%s')", value);
+    else if (strcmp(value, "int8") == 0) *out = TG_DTYPE_INT8;
+    else return tg_error_set(TG_ERR_INPUT, "--dtype must be fp32, bf16 or int8 (got '%s')", value);
     return TG_OK;
 }
 
-const char *tg_cli_dtype_name(tg_dtype d) { return d == TG_DTYPE_BF16 ? "bf16" : "fp32"; }
+const char *tg_cli_dtype_name(tg_dtype d) {
+    return d == TG_DTYPE_BF16 ? "bf16" : d == TG_DTYPE_INT8 ? "int8" : "fp32";
+}
 
 int tg_cli_fail(int status) {
     const char *msg = tg_error_message();

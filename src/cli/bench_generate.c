@@ -127,7 +127,7 @@ int tg_bench_generate(int argc, char **argv) {
         {"model", TG_OPT_STR, &model_path, "PATH", "checkpoint or run directory"},
         {"preset", TG_OPT_STR, &preset, "NAME", "a preset with random weights instead (tiny, small, gpt2, ...)"},
         {"streams", TG_OPT_INT, &streams, "N", "concurrent streams for the batched figures"},
-        {"dtype", TG_OPT_STR, &dtype_s, "fp32|bf16", "weight precision (bf16: converted once, fp32 sums)"},
+        {"dtype", TG_OPT_STR, &dtype_s, "fp32|bf16|int8", "weight precision (bf16/int8: converted once, fp32 sums)"},
         {"prompt-len", TG_OPT_INT, &prompt_len, "P", "prompt tokens for the prefill figure"},
         {"gen-tokens", TG_OPT_INT, &gen, "G", "tokens generated per stream"},
         {"ttft-prompt", TG_OPT_INT, &ttft_prompt, "N", "prompt tokens of the requests timed to first token"},
@@ -185,7 +185,8 @@ int tg_bench_generate(int argc, char **argv) {
     /* bounds */
     double bw = measure_bandwidth();
     double peak = tg_gemm_peak_gflops(dtype);
-    const double wsize = dtype == TG_DTYPE_BF16 ? 2.0 : 4.0;
+    /* bytes a weight: int8 blocks of 32 carry a scale and a column sum (8 bytes) */
+    const double wsize = dtype == TG_DTYPE_BF16 ? 2.0 : dtype == TG_DTYPE_INT8 ? 40.0 / 32 : 4.0;
     double layer_params = 12.0 * L * (double)C * C; /* qkv 3C^2 + proj C^2 + fc 4C^2 + fcproj 4C^2 */
     double bytes_per_token = (layer_params + (double)cfg->padded_vocab * C) * wsize;
     double bound_decode = bw * 1e9 / bytes_per_token;

@@ -83,7 +83,7 @@ int tg_cmd_chat(int argc, char **argv) {
         {"top-p", TG_OPT_FLOAT, &top_p, "P", "nucleus sampling mass (1: off)"},
         {"max-tokens", TG_OPT_INT, &max_tokens, "N", "longest reply in tokens"},
         {"seed", TG_OPT_I64, &seed, "S", "random seed (0: from the clock)"},
-        {"dtype", TG_OPT_STR, &dtype_s, "fp32|bf16", "weight precision for generation"},
+        {"dtype", TG_OPT_STR, &dtype_s, "fp32|bf16|int8", "weight precision for generation (int8: blocks of 32, fp32 sums)"},
         {"threads", TG_OPT_INT, &threads, "N", "threads (0: all cores)"},
         {0},
     };

@@ -134,7 +134,7 @@ int tg_cmd_sample(int argc, char **argv) {
         {"seed", TG_OPT_I64, &seed, "S", "random seed (sample i uses S+i)"},
         {"num-samples", TG_OPT_INT, &num_samples, "N", "independent samples, generated together as one batch"},
         {"show-probs", TG_OPT_FLAG, &show_probs, NULL, "one line per token: id, text, probability, top-5 alternatives"},
-        {"dtype", TG_OPT_STR, &dtype_s, "fp32|bf16", "weight precision for generation"},
+        {"dtype", TG_OPT_STR, &dtype_s, "fp32|bf16|int8", "weight precision for generation (int8: blocks of 32, fp32 sums)"},
         {"threads", TG_OPT_INT, &threads, "N", "threads (0: all cores)"},
         {0},
     };

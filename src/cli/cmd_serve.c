@@ -26,7 +26,7 @@ int tg_cmd_serve(int argc, char **argv) {
         .request_timeout = 30,
     };
     int max_body_kb = 1024, ground_k = 0;
-    const char *index = NULL;
+    const char *index = NULL, *dtype_s = "fp32";
     const tg_opt opts[] = {
         {"model", TG_OPT_STR, &o.model_path, "DIR", "checkpoint or run directory (its newest checkpoint)"},
         {"host", TG_OPT_STR, &o.host, "ADDR", "address to listen on (loopback unless told otherwise)"},
@@ -37,6 +37,7 @@ int tg_cmd_serve(int argc, char **argv) {
         {"max-tokens-cap", TG_OPT_INT, &o.max_tokens_cap, "N", "largest max_tokens a request may ask (400 above)"},
         {"max-body-kb", TG_OPT_INT, &max_body_kb, "N", "request body limit in KiB (413 above)"},
         {"threads", TG_OPT_INT, &o.threads, "N", "compute threads (0: all cores)"},
+        {"dtype", TG_OPT_STR, &dtype_s, "fp32|bf16|int8", "weight precision for generation (int8: blocks of 32)"},
         {"index", TG_OPT_STR, &index, "DB", "search index (truthgpt index): GET /v1/search and grounded chat"},
         {"ground-top-k", TG_OPT_INT, &ground_k, "K", "ground every chat request in K posts unless it says otherwise"},
         {"max-connections", TG_OPT_INT, &o.max_connections, "N", "open connections served (more: /health only)"},
@@ -66,6 +67,7 @@ int tg_cmd_serve(int argc, char **argv) {
         return 2;
     }
     o.max_body = (size_t)max_body_kb * 1024;
+    if (tg_cli_dtype(dtype_s, &o.dtype) != TG_OK) return tg_cli_fail(TG_ERR_INPUT);
     if (o.threads < 0) {
         fprintf(stderr, "truthgpt serve: --threads must be >= 0, got %d\n", o.threads);
         return 2;

@@ -163,7 +163,8 @@ int tg_engine_init(tg_engine **out, tg_model *model, const tg_tokenizer *tok, in
     if (max_ctx < 2 || max_ctx > cfg->n_ctx)
         return tg_error_set(TG_ERR_INPUT, "engine: context %d out of range (2-%d, the model's n_ctx)", max_ctx,
                             cfg->n_ctx);
-    if (dtype != TG_DTYPE_FP32 && dtype != TG_DTYPE_BF16) return tg_error_set(TG_ERR_INPUT, "engine: bad dtype");
+    if (dtype != TG_DTYPE_FP32 && dtype != TG_DTYPE_BF16 && dtype != TG_DTYPE_INT8)
+        return tg_error_set(TG_ERR_INPUT, "engine: bad dtype");
     tg_engine *e = calloc(1, sizeof *e);
     if (!e) return tg_error_set(TG_ERR_RUNTIME, "engine: out of memory");
     e->model = model;

@@ -256,7 +256,9 @@ int tg_model_weights_init(tg_model *m, tg_model_weights *w, tg_dtype dtype, bool
     const tg_config *c = &m->cfg;
     int L = c->n_layer, C = c->n_embd;
     memset(w, 0, sizeof *w);
-    if (dtype != TG_DTYPE_FP32 && dtype != TG_DTYPE_BF16) return tg_error_set(TG_ERR_INPUT, "unknown dtype");
+    if (dtype != TG_DTYPE_FP32 && dtype != TG_DTYPE_BF16 && !(dtype == TG_DTYPE_INT8 && inference))
+        return tg_error_set(TG_ERR_INPUT, dtype == TG_DTYPE_INT8 ? "int8 weights are for inference only"
+                                                                 : "unknown dtype");
     w->qkv = calloc((size_t)L * 4, sizeof *w->qkv);
     if (!w->qkv) return tg_error_set(TG_ERR_RUNTIME, "out of memory (weight handles)");
     w->attproj = w->qkv + L;
@@ -299,6 +301,9 @@ int tg_model_alloc_train(tg_model *m, int B, int T, tg_dtype dtype) {
     if (B <= 0) return tg_error_set(TG_ERR_INPUT, "--batch must be positive (got %d)", B);
     if (T <= 0 || T > c->n_ctx)
         return tg_error_set(TG_ERR_INPUT, "--ctx %d is outside 1..%d (the model's context)", T, c->n_ctx);
+    if (dtype == TG_DTYPE_INT8)
+        return tg_error_set(TG_ERR_INPUT, "--dtype int8 is for inference (sample, chat, serve, bench generate); "
+                                          "training and eval run in fp32 or bf16");
     if (dtype != TG_DTYPE_FP32 && dtype != TG_DTYPE_BF16)
         return tg_error_set(TG_ERR_INPUT, "unknown --dtype (fp32 or bf16)");
     if (!m->grad_mem) {

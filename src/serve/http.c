@@ -706,7 +706,7 @@ int tg_serve_run(const tg_serve_options *opt) {
         tg_sha256(opt->api_key, strlen(opt->api_key), s->key_hash);
     }
     double t0 = tg_now();
-    int rc = tg_serve_model_load(&s->model, opt->model_path, opt->parallel);
+    int rc = tg_serve_model_load(&s->model, opt->model_path, opt->parallel, opt->dtype);
     if (rc != TG_OK) {
         free(s);
         return rc;

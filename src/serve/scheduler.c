@@ -76,7 +76,7 @@ static int encode_chat(void *ctx, const char *const *roles, const char *const *c
     return (int)k;
 }
 
-int tg_serve_model_load(tg_serve_model **out, const char *path, int parallel) {
+int tg_serve_model_load(tg_serve_model **out, const char *path, int parallel, tg_dtype dtype) {
     *out = NULL;
     tg_serve_model *m = calloc(1, sizeof *m);
     if (!m) return tg_error_set(TG_ERR_RUNTIME, "out of memory loading %s", path);
@@ -85,7 +85,7 @@ int tg_serve_model_load(tg_serve_model **out, const char *path, int parallel) {
     int rc = tg_checkpoint_resolve(path, dir, sizeof dir);
     if (rc == TG_OK) rc = tg_model_load(&m->model, dir);
     if (rc == TG_OK && tg_checkpoint_tokenizer_path(dir, tokpath, sizeof tokpath)) rc = tg_tokenizer_load(&m->tok, tokpath);
-    if (rc == TG_OK) rc = tg_engine_init(&m->engine, m->model, m->tok, parallel, 0, TG_DTYPE_FP32);
+    if (rc == TG_OK) rc = tg_engine_init(&m->engine, m->model, m->tok, parallel, 0, dtype);
     if (rc != TG_OK) {
         tg_serve_model_free(m);
         return rc;

@@ -41,6 +41,7 @@ typedef struct {
     int max_tokens_cap;      /* largest max_tokens accepted (400 above) */
     size_t max_body;         /* request body cap in bytes (413 above) */
     int threads;             /* compute threads for the model (0: all cores) */
+    tg_dtype dtype;          /* weight precision of generation (fp32, bf16, int8) */
     int max_connections;     /* open connections served in full (global) */
     int max_per_client;      /* of them from one client address (0: no limit) */
     int request_timeout;     /* seconds to receive a whole request, headers and body */
@@ -213,7 +214,7 @@ typedef struct tg_scheduler tg_scheduler;
 typedef struct tg_serve_model tg_serve_model;  /* model + tokenizer, scheduler.c */
 
 /* Loads the checkpoint (model and tokenizer) at path. */
-int tg_serve_model_load(tg_serve_model **out, const char *path, int parallel);
+int tg_serve_model_load(tg_serve_model **out, const char *path, int parallel, tg_dtype dtype);
 void tg_serve_model_free(tg_serve_model *m);
 /* The validator context for this model (encode, chat template, n_ctx). */
 void tg_serve_model_api_ctx(tg_serve_model *m, tg_api_ctx *ctx);

@@ -37,6 +37,8 @@ typedef struct {
     size_t xb_n;
     float *att;            /* attention scratch: backward (T*T a thread) and KV (QBLOCK*ctx a thread) */
     size_t att_n;
+    void *q8;              /* int8 weights: the step's rows quantized */
+    size_t q8_n;
     /* engine thread tuning (see the file comment) */
     int adaptive, nt_cur, nt_step, probe_every, since_probe, probe_phase, ref_rows, step_rows, saved_nt;
     bool step_decode_only;
@@ -84,6 +86,14 @@ static int cpu_reserve(tg_backend *be, size_t max_rows, int max_width, int max_t
         s->xb_n = xb;
     }
     int nt = threads_now() > s->n_threads ? threads_now() : s->n_threads;
+    size_t q8 = tg_packed_int8_scratch_bytes((int)max_rows, max_width);
+    if (q8 > s->q8_n) {
+        void *p = tg_alloc(q8, "int8 row scratch");
+        if (!p) return TG_ERR_RUNTIME;
+        tg_free(s->q8);
+        s->q8 = p;
+        s->q8_n = q8;
+    }
     size_t att = tg_attention_scratch_floats(max_t, nt);
     size_t kv = tg_attention_kv_scratch_floats(max_t, nt);
     if (kv > att) att = kv;
@@ -101,10 +111,13 @@ static int cpu_reserve(tg_backend *be, size_t max_rows, int max_width, int max_t
 
 static int cpu_weight_prepare(tg_backend *be, tg_weight *w) {
     w->impl = NULL;
+    if (w->dtype == TG_DTYPE_INT8 && !w->inference)
+        return tg_error_set(TG_ERR_INPUT, "int8 weights are for inference only (sample, chat, serve, bench generate)");
     if (!w->inference) return TG_OK; /* the GEMMs read the master */
     tg_packed_weight *pw = tg_alloc(sizeof *pw, "packed weight");
     if (!pw) return TG_ERR_RUNTIME;
-    int rc = tg_packed_weight_init(pw, w->master, w->K, w->N, w->transposed, w->dtype);
+    int rc = w->dtype == TG_DTYPE_INT8 ? tg_packed_int8_init(pw, w->master, w->K, w->N, w->transposed)
+                                       : tg_packed_weight_init(pw, w->master, w->K, w->N, w->transposed, w->dtype);
     if (rc != TG_OK) {
         tg_free(pw);
         return rc;
@@ -143,6 +156,11 @@ static void cpu_layernorm_backward(tg_backend *be, float *dinp, float *dweight, 
 static void packed(tg_backend *be, float *out, const float *inp, const tg_weight *w, const float *bias,
                    const float *res, size_t N) {
     cpu_state *s = st(be);
+    if (w->dtype == TG_DTYPE_INT8) {
+        TG_ASSERT(tg_packed_int8_scratch_bytes((int)N, w->K) <= s->q8_n); /* reserve was called */
+        tg_packed_int8_matmul(out, w->N, inp, w->impl, bias, res, (int)N, s->q8, threads_now());
+        return;
+    }
     TG_ASSERT(w->dtype != TG_DTYPE_BF16 || N * (size_t)w->K <= s->xb_n); /* reserve was called */
     tg_packed_matmul(out, w->N, inp, w->impl, bias, res, (int)N, s->xb, threads_now());
 }
@@ -309,6 +327,7 @@ static void cpu_destroy(tg_backend *be) {
     cpu_state *s = st(be);
     tg_free(s->xb);
     tg_free(s->att);
+    tg_free(s->q8);
     free(s);
     free(be);
 }

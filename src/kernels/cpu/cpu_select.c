@@ -8,8 +8,8 @@
  *
  * Families (x86-64): generic (the x86-64 baseline, SSE2: plain loops,
  * slow), avx2 (AVX2 + FMA + F16C: Haswell and later, Zen 1-3), avx512
- * (F, DQ, BW, VL: Skylake-X and later), avx512bf16 (+ AVX512_BF16: Cooper
- * Lake, Sapphire Rapids, Zen 4 and 5). aarch64 builds one family (NEON is
+ * (F, DQ, BW, VL: Skylake-X and later), avx512bf16 (+ AVX512_BF16 and
+ * VNNI: Cooper Lake, Sapphire Rapids, Zen 4 and 5). aarch64 builds one family (NEON is
  * its baseline). A -DTG_NATIVE=ON build has one copy for the build machine.
  */
 #include <stdlib.h>
@@ -68,7 +68,7 @@ static const family families[] = {
     {"avx512", "AVX-512 F, DQ, BW and VL", tg_cpu_backend_fill_avx512, tg_cpu_gemm_peak_avx512, false, 2},
 #endif
 #ifdef TG_HAVE_CPU_avx512bf16
-    {"avx512bf16", "AVX-512 F, DQ, BW, VL and BF16", tg_cpu_backend_fill_avx512bf16, tg_cpu_gemm_peak_avx512bf16,
+    {"avx512bf16", "AVX-512 F, DQ, BW, VL, BF16 and VNNI", tg_cpu_backend_fill_avx512bf16, tg_cpu_gemm_peak_avx512bf16,
      true, 3},
 #endif
 };
@@ -119,7 +119,7 @@ static bool runs(const family *fm, const cpu_features *f) {
     if (!strcmp(fm->name, "avx2")) return f->avx2 && f->fma && f->f16c;
     bool avx512 = f->avx2 && f->fma && f->f16c && f->avx512f && f->avx512dq && f->avx512bw && f->avx512vl;
     if (!strcmp(fm->name, "avx512")) return avx512;
-    if (!strcmp(fm->name, "avx512bf16")) return avx512 && f->avx512bf16;
+    if (!strcmp(fm->name, "avx512bf16")) return avx512 && f->avx512bf16 && f->avx512vnni;
     return true; /* generic, native */
 }
 

@@ -16,12 +16,14 @@
 #include "kernels/cpu/variant.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "truthgpt.h"
 
 typedef struct {
     int K, N, Np;   /* Np = N rounded up to the panel width */
+    int Kp;         /* int8: K rounded up to the block of 32 */
     tg_dtype dtype;
     void *data;     /* float or uint16_t (bf16) panels */
 } tg_packed_weight;
@@ -37,6 +39,15 @@ void tg_packed_weight_free(tg_packed_weight *pw);
  * scratch), sums in fp32. */
 void tg_packed_matmul(float *out, int ldo, const float *x, const tg_packed_weight *W, const float *bias,
                       const float *res, int M, uint16_t *xb, int nt);
+/* int8 (packed_int8.c): W quantized per column and block of 32 inputs,
+ * activations per row and block on the fly into scratch
+ * (tg_packed_int8_scratch_bytes(M, K) bytes); otherwise as
+ * tg_packed_matmul. tg_packed_int8_kernel names the dot-product kernel. */
+int tg_packed_int8_init(tg_packed_weight *pw, const float *W, int K, int N, int transposed);
+void tg_packed_int8_matmul(float *out, int ldo, const float *x, const tg_packed_weight *W, const float *bias,
+                           const float *res, int M, void *scratch, int nt);
+size_t tg_packed_int8_scratch_bytes(int M, int K);
+const char *tg_packed_int8_kernel(void);
 /* Whether bf16 weights multiply bf16-rounded activations in hardware
  * (AVX512_BF16) rather than being widened to fp32. */
 bool tg_packed_bf16_products(void);
