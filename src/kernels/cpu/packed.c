@@ -141,10 +141,28 @@ void tg_packed_weight_free(tg_packed_weight *pw) {
 #endif
 
 #ifdef VEC
-/* Stores MR rows of accumulators: whole vectors where the panel is full,
- * through a small buffer at the matrix's right edge. */
+/* Stores MR rows of accumulators: vector stores (masked at the matrix's
+ * right edge on AVX-512; through a small buffer there on AVX2). */
 static inline __attribute__((always_inline)) void store_rows(int MR, const VEC *acc, float *out, int ldo,
                                                              const float *bias, int nv, const float *res) {
+#if defined(__AVX512F__)
+    __mmask16 m = nv >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nv) - 1);
+    __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
+    for (int i = 0; i < MR; i++) {
+        __m512 y = _mm512_add_ps(acc[i], b);
+        if (res) y = _mm512_add_ps(_mm512_maskz_loadu_ps(m, res + (size_t)i * ldo), y);
+        _mm512_mask_storeu_ps(out + (size_t)i * ldo, m, y);
+    }
+#else
+    if (nv == PANEL) {
+        __m256 b = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+        for (int i = 0; i < MR; i++) {
+            __m256 y = _mm256_add_ps(acc[i], b);
+            if (res) y = _mm256_add_ps(_mm256_loadu_ps(res + (size_t)i * ldo), y);
+            _mm256_storeu_ps(out + (size_t)i * ldo, y);
+        }
+        return;
+    }
     for (int i = 0; i < MR; i++) {
         float t[PANEL] __attribute__((aligned(64)));
         memcpy(t, &acc[i], sizeof t);
@@ -155,6 +173,7 @@ static inline __attribute__((always_inline)) void store_rows(int MR, const VEC *
             o[j] = r ? r[j] + y : y;
         }
     }
+#endif
 }
 
 static inline __attribute__((always_inline)) void tile_f32(int MR, float *out, int ldo, const float *x, int ldx,
