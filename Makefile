@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all build setup setup-test test test-fast demo bench clean
+.PHONY: all build setup setup-test test test-fast demo bench fuzz clean
 
 all: build
 
@@ -35,5 +35,13 @@ BENCH_PRESETS ?= small
 bench: build
 	@TRUTHGPT=$(BUILD)/truthgpt bash bench/compare_train.sh $(BENCH_PRESETS)
 
+# Every parser of outside input under libFuzzer with ASan+UBSan, FUZZ_SECONDS
+# each (tests/fuzz/README.md); exits non-zero on a crash.
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	@cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DTG_FUZZ=ON -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ > build-fuzz.cmake.log 2>&1 || (cat build-fuzz.cmake.log; exit 1)
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_all
+	@bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) build-asan build-valgrind *.cmake.log build-valgrind.build.log
+	rm -rf $(BUILD) build-asan build-valgrind build-fuzz *.cmake.log build-valgrind.build.log

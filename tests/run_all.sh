@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run_all.sh — `make test`: builds the release program and a sanitizer
 # (ASan+UBSan) build, then runs every test in the first and the unit tests in
-# the second. Exits non-zero if anything fails.
+# the second, the unit tests under valgrind, and each fuzz target for a few
+# seconds. Exits non-zero if anything fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -40,4 +41,6 @@ export -f vg_one
 find build-valgrind -maxdepth 1 -name "test_*" -type f -executable ! -name "*.log" | sort | xargs -P "$JOBS" -I{} bash -c 'vg_one {}' > build-valgrind/summary.log 2>&1 || fail=1
 cat build-valgrind/summary.log
 echo "valgrind: $(grep -c ': clean$' build-valgrind/summary.log) passed, $(grep -c ': FAILED$' build-valgrind/summary.log) failed"
+echo "== fuzz targets (libFuzzer, ASan+UBSan): 3 s each over their seed corpora"
+make --no-print-directory fuzz FUZZ_SECONDS=3 || fail=1
 exit $fail
