@@ -56,7 +56,8 @@ int tg_cli_dtype(const char *value, tg_dtype *out);
     X(chat, "chat with a model in the terminal")                                       \
     X(serve, "serve an OpenAI-compatible API and a web chat page")                     \
     X(inspect, "show where a model came from (manifest, config)")                      \
-    X(bench, "benchmarks: bench train, bench generate")
+    X(bench, "benchmarks: bench train, bench generate")                                \
+    X(export, "write a model as GGUF for llama.cpp and Ollama")
 
 /* Run directories, shared by train and finetune (run_dir.c). */
 typedef struct json_t json_t;
