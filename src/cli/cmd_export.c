@@ -23,7 +23,8 @@ static int load_tokenizer(const char *dir, int vocab, tg_tokenizer **tok) {
                             dir, vocab);
     tg_bpe_trainer *tr = NULL;
     int rc = tg_bpe_trainer_new(&tr);
-    if (rc == TG_OK) rc = tg_bpe_trainer_finish(tr, BYTE_VOCAB, 0, tok);
+    /* 259: the bytes, <|endoftext|> and the chat markers (left out of the file: the model lacks their rows) */
+    if (rc == TG_OK) rc = tg_bpe_trainer_finish(tr, BYTE_VOCAB + 2, 0, tok);
     tg_bpe_trainer_free(tr);
     if (rc == TG_OK && tg_tokenizer_token_id(*tok, TG_TOKEN_ENDOFTEXT) != BYTE_VOCAB - 1)
         rc = tg_error_set(TG_ERR_RUNTIME, "byte-level tokenizer: <|endoftext|> is not id 256");

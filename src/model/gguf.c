@@ -233,10 +233,19 @@ int tg_gguf_export(tg_model *m, const tg_tokenizer *tok, tg_gguf_type type, cons
     const tg_config *c = tg_model_config(m);
     if (type != TG_GGUF_F32 && type != TG_GGUF_F16 && type != TG_GGUF_Q8_0)
         return tg_error_set(TG_ERR_INPUT, "%s: unknown GGUF type %d", path, (int)type);
+    /* Ids past the model's rows can never be produced or fed: allowed
+     * only for special tokens (a byte-level model's tokenizer has chat
+     * markers its 257 rows lack), which are left out. */
     int nt = tg_tokenizer_vocab_size(tok);
-    if (nt > c->vocab_size)
-        return tg_error_set(TG_ERR_INPUT, "%s: the tokenizer has %d tokens but the model only %d rows in wte", path, nt,
-                            c->vocab_size);
+    for (int i = c->vocab_size; i < nt; i++) {
+        size_t len = 0;
+        const char *b = tg_tokenizer_token_bytes(tok, i, &len);
+        char s[64];
+        snprintf(s, sizeof s, "%.*s", (int)(len < 63 ? len : 63), b ? b : "");
+        if (tg_tokenizer_token_id(tok, s) != i) /* not a special token */
+            return tg_error_set(TG_ERR_INPUT, "%s: the tokenizer has %d tokens but the model only %d rows in wte", path,
+                                nt, c->vocab_size);
+    }
     const int L = c->n_layer;
     const int n_tensors = 4 + 12 * L;
     tensor_info *ti = calloc((size_t)n_tensors, sizeof *ti);
@@ -279,7 +288,7 @@ int tg_gguf_export(tg_model *m, const tg_tokenizer *tok, tg_gguf_type type, cons
     writer w = {af.f, 0, 0};
     if (rc == TG_OK) {
         int32_t im_start = tg_tokenizer_token_id(tok, TG_TOKEN_IM_START), im_end = tg_tokenizer_token_id(tok, TG_TOKEN_IM_END);
-        int chat = im_start >= 0 && im_end >= 0;
+        int chat = im_start >= 0 && im_end >= 0 && im_start < c->vocab_size && im_end < c->vocab_size;
         int n_kv = 19 + (type == TG_GGUF_Q8_0) + 2 * chat;
         put(&w, "GGUF", 4);
         put_u32(&w, GGUF_VERSION);
