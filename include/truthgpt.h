@@ -124,7 +124,9 @@ float *tg_model_grad_memory(tg_model *m, size_t *count);
  * rows, the padded ones zero), in Hugging Face's layout. For readers that
  * must not depend on where the parameters live (export, tests).
  * TG_ERR_INPUT for a bad index. */
-int tg_model_copy_tensor_out(tg_model *m, int index, float *host);
+int tg_model_copy_tensor_out(const tg_model *m, int index, float *host);
+/* Rows [row0, row0 + n_rows) of the last forward's logits (B*T rows of Vp). */
+int tg_model_logits_to_host(const tg_model *m, size_t row0, size_t n_rows, float *host);
 /* GPT-2 initialisation (DESIGN §3), reproducible from seed. */
 void tg_model_init_weights(tg_model *m, uint64_t seed);
 /* Allocates gradients and activations for micro-batches up to (B, T), once,
