@@ -8,7 +8,8 @@
 # logits known: tests/ref/gen_hf_fixtures.py), a byte-level model trained
 # here (no tokenizer file) and its chat fine-tune (tokenizer.json with
 # <|im_start|>/<|im_end|>, so the ChatML template goes in); each exported as
-# f32, f16 and q8_0. Bounds (max |logit error| over the prompt's positions,
+# f32, f16 and q8_0 (the chat one: its template must render our ChatML).
+# Bounds (max |logit error| over the prompt's positions,
 # logits up to ~6.5 in size):
 #   f32  vs PyTorch with ggml's GELU (a table of fp16 values)  1e-4
 #   f32  vs PyTorch's exact GELU                                3e-3

@@ -3,7 +3,7 @@
 //     of the model's config.json, the tokenizer keys, every tensor llama.cpp's
 //     gpt2 loader asks for with its shape and the type --type promises,
 //     offsets aligned to 32 and the tensors packed without overlap inside
-//     the file.
+//     the file; a chat model's template renders ChatML (@huggingface/jinja).
 //  2. llama.cpp itself (gguf_llama.mjs, in a child process: a bad file may
 //     abort it) loads it; its greedy tokens must equal --greedy, its logits
 //     at the prompt positions the reference's (--ref-logits, the "logits" and
@@ -18,6 +18,7 @@ import fs from "node:fs";
 import path from "node:path";
 import {fileURLToPath} from "node:url";
 import {gguf} from "@huggingface/gguf";
+import {Template} from "@huggingface/jinja";
 
 const args = process.argv.slice(2);
 const file = args[0];
@@ -51,7 +52,13 @@ check(Array.isArray(md["tokenizer.ggml.merges"]), "no merges");
 check(md["tokenizer.ggml.tokens"]?.[cfg.eos_token_id] === "<|endoftext|>", "eos token text");
 check(md["tokenizer.ggml.token_type"]?.[cfg.eos_token_id] === 3, "eos is not a control token");
 check(chat === (typeof md["tokenizer.chat_template"] === "string"), `chat template present: ${!chat}`);
-if (chat) check(md["tokenizer.chat_template"].includes("<|im_start|>"), "chat template is not ChatML");
+if (chat) { // the template renders a conversation as truthgpt's ChatML (docs/inference.md)
+    const msgs = [{role: "system", content: "Be brief."}, {role: "user", content: "hi"},
+        {role: "assistant", content: "hello"}, {role: "user", content: "and?"}];
+    const got = new Template(md["tokenizer.chat_template"]).render({messages: msgs, add_generation_prompt: true});
+    const want = msgs.map((m) => `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`).join("") + "<|im_start|>assistant\n";
+    check(got === want, `chat template renders ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
+}
 
 const ti = new Map(tensorInfos.map((t) => [t.name, t]));
 check(tensorInfos.length === 4 + 12 * L, `${tensorInfos.length} tensors, expected ${4 + 12 * L}`);
