@@ -53,7 +53,7 @@ for t in f32 f16 q8_0; do
   "$TG" export gguf --model "$FX/gpt2_f32" --out hf_$t.gguf --type $t 2> export.log || { cat export.log; fail "export $t"; }
   ls hf_$t.gguf.* 2>/dev/null && fail "export left a temporary file"
   case $t in f32) tol="--tol-exact 3e-3 --tol-ggml 1e-4" ;; f16) tol="--tol-exact 1e-2" ;; q8_0) tol="--tol-exact 0.3" ;; esac
-  g=; [ $t = f32 ] && g="--greedy $GREEDY"
+  g="--greedy-info $GREEDY"; [ $t = f32 ] && g="--greedy $GREEDY"
   tx=; [ $t = f32 ] && tx="--texts $TEXTS --ids hf_ids.jsonl" # the same tokenizer in every type
   $CHECK hf_$t.gguf --config "$FX/gpt2_f32/config.json" --type $t --prompt-ids "$PROMPT" $g \
     --ref-logits "$FX/prompt_logits.json" $tol $tx || fail "hf_$t.gguf"
@@ -81,7 +81,7 @@ for m in run/checkpoint-30 ft/checkpoint-5; do
   for t in f32 f16 q8_0; do
     out=$(echo $m | tr '/' '_')_$t.gguf
     "$TG" export gguf --model $m --out $out --type $t 2> export.log || { cat export.log; fail "export $m $t"; }
-    g=; [ $t = f32 ] && g="--greedy $ours"
+    g="--greedy-info $ours"; [ $t = f32 ] && g="--greedy $ours"
     tx=; [ $m = ft/checkpoint-5 ] && [ $t = f32 ] && tx="--texts $TEXTS --ids ft_ids.jsonl"
     $CHECK $out --config $m/config.json --type $t $chat --prompt-ids $P2 $g $tx || fail "$out"
   done
