@@ -408,6 +408,16 @@ int tg_checkpoint_save(const char *run_dir, int64_t step, tg_model *m, const tg_
  * zeroed). */
 int tg_checkpoint_load_optimizer(const char *dir, tg_model *m);
 
+/* ----------------------------------------------------------------- export */
+
+/* GGUF tensor types of an export: F32; F16 (2-D weights as half, the rest
+ * F32); Q8_0 (2-D weights in ggml's 32-value blocks with an fp16 scale). */
+typedef enum { TG_GGUF_F32 = 0, TG_GGUF_F16 = 1, TG_GGUF_Q8_0 = 2 } tg_gguf_type;
+/* Writes m with tok's vocabulary (tok's ids must fit the model's rows) as
+ * GGUF v3 for llama.cpp's "gpt2" architecture, atomically, at path;
+ * name goes to general.name. See docs/interop.md. */
+int tg_gguf_export(tg_model *m, const tg_tokenizer *tok, tg_gguf_type type, const char *name, const char *path);
+
 /* ------------------------------------------------------ inference & chat */
 /* (section owned by the inference module) */
 

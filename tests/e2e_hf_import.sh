@@ -10,10 +10,12 @@
 # `sample --temperature 0` gives PyTorch's 16 greedy tokens; the three
 # tokenizer file styles encode alike; `train --init`'s first loss is the
 # model's loss on that micro-batch; finetune adds the chat tokens and chat
-# answers; serve answers a completion; and config.json fields we cannot
-# honour and a pytorch_model.bin-only or sharded
-# directory are refused (exit 2) with the field or file named (an untied
-# head and unknown tensors: tests/test_hf_import.c).
+# answers; serve answers a completion; config.json fields we cannot honour
+# and a pytorch_model.bin-only or sharded directory are refused (exit 2)
+# with the field or file named (an untied head and unknown tensors:
+# tests/test_hf_import.c). The other way round: a checkpoint truthgpt wrote
+# (fixtures/hf/ours_tiny) has the loss a plain PyTorch HF-layout loader
+# computes for it (ours_expected.json, from tests/ref/check_hf_checkpoint.py).
 # Usage: tests/e2e_hf_import.sh path/to/truthgpt
 set -u
 TG=${1:?usage: e2e_hf_import.sh path/to/truthgpt}
@@ -41,6 +43,17 @@ while IFS=$'\t' read -r name loss greedy; do
   [ "$got" = "$greedy" ] || fail "$name: greedy tokens $got, PyTorch $greedy"
   echo "ok $name: loss $ours (PyTorch $loss), greedy tokens equal"
 done < "$FX/expected.tsv"
+
+# --- and the other way: a checkpoint truthgpt wrote (ours_tiny), read by a
+# plain Hugging Face layout loader in PyTorch (tests/ref/check_hf_checkpoint.py,
+# which wrote ours_expected.json), has the loss truthgpt computes
+want=$(sed -n 's/.*"loss": \([0-9.e+-]*\).*/\1/p' "$FX/ours_expected.json")
+J=$("$TG" eval --model "$FX/ours_tiny" --data "$FX/ours_val.tok" --batch 4 --ctx 16 --batches 8 --json --threads 1) \
+  || fail "ours_tiny: eval exited $?"
+ours=$(echo "$J" | sed 's/.*"loss":\([^,}]*\).*/\1/')
+awk -v a="$ours" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-5) }' \
+  || fail "ours_tiny: eval loss $ours, PyTorch's HF-layout loader $want (tolerance 1e-5)"
+echo "ok ours_tiny: loss $ours (PyTorch HF loader $want)"
 
 # --- the three tokenizer file styles encode alike. The ids follow from the
 # fixture's merges (Ġt+he = 258, Ġan+d = 279, a+t = 265, Ġ+c = 272, h+e = 257;

@@ -6,9 +6,11 @@
  * lm_head.weight passes and an untied one is refused; tensors that are not
  * GPT-2's (another head, a layer past n_layer) are refused by name; the
  * config.json fields truthgpt cannot honour are refused naming the field;
- * the tokenizer loads from each of the three file styles to the same ids.
+ * the tokenizer loads from each of the three file styles to the same ids;
+ * our logits on the fixture's prompt equal PyTorch's (1e-5).
  * End-to-end numbers against PyTorch: tests/e2e_hf_import.sh.
  */
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -178,6 +180,48 @@ static void test_config_fields(void) {
     }
 }
 
+/* Our forward's logits at each prompt position equal PyTorch's
+ * (prompt_logits.json), 1e-5 absolute on logits up to ~6.5. */
+static void test_prompt_logits(void) {
+    json_error_t e;
+    json_t *ref = json_load_file(FX "/prompt_logits.json", 0, &e);
+    CHECK(ref != NULL);
+    tg_model *m = NULL;
+    CHECK_EQ_INT(tg_model_load(&m, FX "/gpt2_f32"), TG_OK);
+    if (!ref || !m) {
+        json_decref(ref);
+        tg_model_free(m);
+        return;
+    }
+    json_t *prompt = json_object_get(ref, "prompt"), *rows = json_object_get(ref, "logits");
+    int T = (int)json_array_size(prompt);
+    const tg_config *c = tg_model_config(m);
+    int32_t ids[64];
+    for (int t = 0; t < T && t < 64; t++) ids[t] = (int32_t)json_integer_value(json_array_get(prompt, (size_t)t));
+    CHECK_EQ_INT(tg_model_alloc_train(m, 1, T, TG_DTYPE_FP32), TG_OK);
+    tg_batch b = {ids, NULL, NULL, NULL, 1, T};
+    CHECK_EQ_INT(tg_model_forward(m, &b, NULL, NULL), TG_OK);
+    float *lg = malloc((size_t)T * (size_t)c->padded_vocab * sizeof *lg);
+    CHECK_EQ_INT(tg_model_logits_to_host(m, 0, (size_t)T, lg), TG_OK);
+    float *want = malloc((size_t)c->vocab_size * sizeof *want), *got = malloc((size_t)c->vocab_size * sizeof *got);
+    for (int t = 0; t < T; t++) {
+        json_t *row = json_array_get(rows, (size_t)t);
+        CHECK_EQ_INT(json_array_size(row), c->vocab_size);
+        for (int v = 0; v < c->vocab_size; v++) {
+            want[v] = (float)json_number_value(json_array_get(row, (size_t)v));
+            got[v] = lg[(size_t)t * (size_t)c->padded_vocab + (size_t)v];
+        }
+        char what[32];
+        snprintf(what, sizeof what, "logits[%d]", t);
+        tg_check_close(what, got, want, (size_t)c->vocab_size, 0, 1e-5);
+    }
+    free(want);
+    free(got);
+    free(lg);
+    json_decref(ref);
+    tg_model_free(m);
+}
+
 static void test_tokenizer_styles(void) {
     const char *dirs[] = {FX "/gpt2_f32", FX "/gpt2_f16", FX "/gpt2_bf16"};
     const char *text = "the cat and the dog<|endoftext|>";
@@ -220,6 +264,7 @@ int main(void) {
     test_fixtures_load();
     test_heads_and_names();
     test_config_fields();
+    test_prompt_logits();
     test_tokenizer_styles();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "tokenizer/gpt2_vocab.h"
 #include "tokenizer/tok_internal.h"
 
 static uint32_t byte_cp[256];
@@ -199,4 +200,63 @@ int tg_tok_load_dir(tg_tokenizer **out, const char *dir) {
                         "%s: no tokenizer.json (nor vocab.json + merges.txt, nor encoder.json + vocab.bpe) in this "
                         "directory",
                         dir);
+}
+
+/* ------------------------------------------------ the vocabulary as strings */
+
+void tg_gpt2_vocab_free(tg_gpt2_vocab *v) {
+    for (int i = 0; v->tokens && i < v->n; i++) free(v->tokens[i]);
+    for (int i = 0; v->merges && i < v->n_merges; i++) free(v->merges[i]);
+    free(v->tokens);
+    free(v->merges);
+    free(v->special);
+    memset(v, 0, sizeof *v);
+}
+
+/* Printable form of token id (2 bytes per byte at most), malloc'd. */
+static char *printable(const tg_tokenizer *t, int32_t id) {
+    char *s = malloc(2 * (size_t)t->len[id] + 1);
+    if (s) tg_bytes_to_printable(t->arena + t->off[id], t->len[id], s);
+    return s;
+}
+
+int tg_gpt2_vocab_init(tg_gpt2_vocab *v, const tg_tokenizer *t) {
+    memset(v, 0, sizeof *v);
+    v->n = t->n;
+    v->n_merges = t->n_merges;
+    v->tokens = calloc((size_t)t->n + 1, sizeof *v->tokens);
+    v->special = calloc((size_t)t->n + 1, 1);
+    v->merges = calloc((size_t)t->n_merges + 1, sizeof *v->merges);
+    int ok = v->tokens && v->special && v->merges;
+    for (int i = 0; ok && i < t->n; i++) {
+        v->special[i] = t->special[i];
+        if (t->special[i]) {
+            v->tokens[i] = malloc(t->len[i] + 1);
+            if (v->tokens[i]) {
+                memcpy(v->tokens[i], t->arena + t->off[i], t->len[i]);
+                v->tokens[i][t->len[i]] = 0;
+            }
+        } else {
+            v->tokens[i] = printable(t, i);
+        }
+        ok = v->tokens[i] != NULL;
+    }
+    for (int k = 0; ok && k < t->n_merges; k++) {
+        char *a = printable(t, t->merge_left[k]), *b = printable(t, t->merge_right[k]);
+        size_t la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
+        v->merges[k] = a && b ? malloc(la + lb + 2) : NULL;
+        if (v->merges[k]) {
+            memcpy(v->merges[k], a, la);
+            v->merges[k][la] = ' ';
+            memcpy(v->merges[k] + la + 1, b, lb + 1);
+        }
+        free(a);
+        free(b);
+        ok = v->merges[k] != NULL;
+    }
+    if (!ok) {
+        tg_gpt2_vocab_free(v);
+        return tg_error_set(TG_ERR_RUNTIME, "out of memory listing the vocabulary");
+    }
+    return TG_OK;
 }

@@ -16,6 +16,8 @@ Writes tests/fixtures/hf/:
               lm_head.weight equal to wte (tied); tokenizer.json
   gpt2_bf16/  BF16, no prefix, no buffers; encoder.json + vocab.bpe (GPT-2's
               original names)
+  prompt_logits.json  gpt2_f32's logits (6 x V) at each position of PROMPT,
+              also with ggml's fp16-table GELU (what llama.cpp computes)
   val.tok     a token shard (truthgpt's format) of random ids
   expected.json (and .tsv, for shell tests)  per model: the mean loss of `truthgpt eval --batch 2 --ctx 32
               --batches 2` on val.tok, and the 16 greedy tokens after PROMPT
@@ -265,6 +267,22 @@ def main():
         expected["models"][name] = {"dtype": dtype, "loss": loss, "greedy": ids, "min_top2_gap": gap}
         print(f"{name}: loss {loss:.7f}  greedy {ids}  min gap {gap:.4f}")
     write_json(os.path.join(OUT, "expected.json"), expected)
+    # logits of gpt2_f32 at every prompt position: what llama.cpp must give
+    # for its GGUF export (tests/gguf_check.mjs) and ours (test_hf_import.c)
+    # "logits_ggml_gelu": the same with GELU as ggml's CPU backend computes
+    # it, from a table of fp16 values: fp16(gelu(fp16(x))). llama.cpp must
+    # match that to 1e-4; the exact logits differ from it by ~1e-3.
+    global gelu_new
+    exact_gelu = gelu_new
+    with torch.no_grad():
+        lg = forward(rounded(base, "F32"), torch.tensor([PROMPT]))[0]
+        gelu_new = lambda x: exact_gelu(x.half().float()).half().float()
+        lg16 = forward(rounded(base, "F32"), torch.tensor([PROMPT]))[0]
+        gelu_new = exact_gelu
+    rows = lambda t: [[float("%.7g" % x) for x in row] for row in t.tolist()]
+    with open(os.path.join(OUT, "prompt_logits.json"), "w") as f:
+        json.dump({"model": "gpt2_f32", "prompt": PROMPT, "logits": rows(lg), "logits_ggml_gelu": rows(lg16)}, f)
+        f.write("\n")
     # the same for shell tests: NAME LOSS GREEDY-IDS (comma-separated)
     with open(os.path.join(OUT, "expected.tsv"), "w") as f:
         f.write("# model\tloss\tgreedy (after prompt %s)\n" % ",".join(map(str, PROMPT)))
