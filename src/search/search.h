@@ -96,6 +96,12 @@ struct json_t *tg_search_hit_json(const tg_search_hit *h, int with_text);
  * after it); TG_ERR_INPUT naming what otherwise. */
 int tg_search_check_date(const char *what, const char *value);
 
+/* Calls fn for every post of the index in indexing order (the hit's score
+ * 0, snippet and highlight NULL; the strings are valid during the call).
+ * fn returns TG_OK to go on, anything else stops and is returned; it must
+ * not use db (the connection is held during the walk). */
+int tg_search_each(tg_search_db *db, int (*fn)(void *ctx, const tg_search_hit *post), void *ctx);
+
 /* ----------------------------------------------- text (search_text.c) */
 
 /* Is cp a CJK character that is indexed by bigrams (Han, kana, Hangul)? */
@@ -130,9 +136,11 @@ int tg_search_snippet(const char *text, const tg_search_term *terms, int n, int 
 /* The sources block of a grounded prompt, fixed so that the fine-tuning
  * data (chat-data --grounded) and the server build the same text:
  *     Sources:
- *     [1] @alice 2024-01-05: the post's text, on one line
- *     [2] (unknown) 2023-11-30: ...
+ *     [1] @alice 2024-01-05: the post's text, on one line [1]
+ *     [2] (unknown) 2023-11-30: ... [2]
  *     Answer from the sources and cite them by number, like [1].
+ * The number is repeated after the text so that a small model can cite a
+ * post by copying on from the words it quotes (see chat-data --grounded).
  * Each text is cut to max_chars code points (with "…"; 0: whole).
  * malloc'd, NULL when out of memory. */
 char *tg_search_sources_prompt(const tg_search_hit *hits, int n, int max_chars);

@@ -451,3 +451,26 @@ json_t *tg_search_hit_json(const tg_search_hit *h, int with_text) {
     if (with_text) json_object_set_new(o, "text", json_string(h->text));
     return o;
 }
+
+int tg_search_each(tg_search_db *d, int (*fn)(void *ctx, const tg_search_hit *post), void *ctx) {
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&d->mu);
+    int src = sqlite3_prepare_v2(d->db, "SELECT id, text, author, created_at, source, url FROM posts ORDER BY rowid",
+                                 -1, &st, NULL);
+    int rc = src == SQLITE_OK ? TG_OK : db_fail(d, src, "reading the posts");
+    while (rc == TG_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        tg_search_hit h;
+        memset(&h, 0, sizeof h);
+        h.id = (char *)sqlite3_column_text(st, 0);
+        h.text = (char *)sqlite3_column_text(st, 1);
+        h.author = (char *)sqlite3_column_text(st, 2);
+        h.created_at = (char *)sqlite3_column_text(st, 3);
+        h.source = (char *)sqlite3_column_text(st, 4);
+        h.url = (char *)sqlite3_column_text(st, 5);
+        if (h.id && h.text) rc = fn(ctx, &h);
+    }
+    if (rc == TG_OK && src != SQLITE_DONE) rc = db_fail(d, src, "reading the posts");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
