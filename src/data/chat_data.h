@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/core.h"
+
 /* ------------------------------------------------------------------ TF-IDF */
 
 /* Document frequencies of the terms of a corpus. Terms are lower-cased words
@@ -62,6 +64,10 @@ int tg_chat_data_make(const tg_chat_data_params *p, tg_chat_data_stats *st);
 /* The user prompt for a post with these terms (phrasing picked by seed and the
  * post's hash); malloc'd. Exposed for tests. */
 char *tg_chat_data_prompt(const char *const *terms, int n_terms, uint64_t choice);
+
+/* Ends a run's two outputs: rc == TG_OK commits the open ones (out, then
+ * val), otherwise they are removed. Returns rc or the commit's error. */
+int tg_chat_data_close(int rc, tg_atomic_file *out, int out_open, tg_atomic_file *val, int val_open);
 
 /* ------------------------------------------- chat-data --grounded DB */
 

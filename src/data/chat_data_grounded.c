@@ -295,15 +295,8 @@ int tg_chat_data_grounded(const tg_chat_grounded_params *p, tg_chat_data_stats *
         char extra[96];
         snprintf(extra, sizeof extra, "%lld conversations", (long long)(st->train + st->val));
         tg_progress_finish(&prog, (double)l.n, extra);
-        rc = tg_atomic_commit(&out);
-        out_open = 0;
-        if (rc == TG_OK && val_open) {
-            rc = tg_atomic_commit(&val);
-            val_open = 0;
-        }
     }
-    if (out_open) tg_atomic_abort(&out);
-    if (val_open) tg_atomic_abort(&val);
+    rc = tg_chat_data_close(rc, &out, out_open, &val, val_open);
     tg_tfidf_free(tf);
     free(held);
     for (int64_t i = 0; i < l.n; i++) {
