@@ -25,13 +25,17 @@ rng = random.Random(7)
 common = "the of and to a in is it you that he was for on are with as i his they be at one have this from or had by".split()
 vocab = common + ["".join(rng.choice("bcdfghjklmnprstvwz") + rng.choice("aeiou") for _ in range(rng.randint(2, 4))) for _ in range(20000)]
 weights = [1.0 / (i + 1) ** 1.05 for i in range(len(vocab))]
+cum, t = [], 0.0
+for w in weights:
+    t += w
+    cum.append(t)
 han = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
 with open(path, "w") as f:
     for i in range(n):
         if i % 50 == 0:
             text = "".join(rng.choice(han) for _ in range(rng.randint(8, 40)))
         else:
-            text = " ".join(rng.choices(vocab, weights, k=rng.randint(5, 40)))
+            text = " ".join(rng.choices(vocab, cum_weights=cum, k=rng.randint(5, 40)))
         f.write(json.dumps({"id": "p%d" % i, "text": text, "author": "@user%d" % rng.randint(0, 5000),
                             "created_at": "20%02d-%02d-%02dT12:00:00Z" % (rng.randint(15, 24), rng.randint(1, 12), rng.randint(1, 28)),
                             "url": "https://x.com/i/status/%d" % (10**15 + i)}, ensure_ascii=False) + "\n")
