@@ -85,7 +85,8 @@ typedef struct {
 } tg_search_results;
 
 /* Ranked posts for query. An empty query (no words) or bad parameters are
- * TG_ERR_INPUT; no query text is ever an SQL error. */
+ * TG_ERR_INPUT; no query text is ever an SQL error. With no results (or an
+ * error) r holds nothing to free; else free it with tg_search_results_free. */
 int tg_search_run(tg_search_db *db, const char *query, const tg_search_params *p, tg_search_results *r);
 void tg_search_results_free(tg_search_results *r);
 /* A hit as JSON: {"id","score","author","created_at","url","source",

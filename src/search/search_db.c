@@ -480,7 +480,7 @@ int tg_search_run(tg_search_db *d, const char *query, const tg_search_params *p,
                                &r->hits[i].snippet, &r->hits[i].highlight);
     free(match);
     free(terms);
-    if (rc != TG_OK) tg_search_results_free(r);
+    if (rc != TG_OK || r->n == 0) tg_search_results_free(r); /* nothing to free for the caller then */
     return rc;
 }
 
