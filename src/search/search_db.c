@@ -115,6 +115,9 @@ int tg_search_open(const char *path, int writable, tg_search_db **out) {
     if (err == TG_OK) sqlite3_busy_timeout(d->db, BUSY_MS);
     /* WAL: readers (search, the server) keep reading while index writes. */
     if (err == TG_OK && writable) err = exec(d, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    /* Readers map the file (no copy into SQLite's page cache) and keep 64 MB
+     * of pages: queries decode long doclists, mostly from memory. */
+    if (err == TG_OK && !writable) err = exec(d, "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-65536;");
     if (err == TG_OK) err = check_schema(d);
     /* Document frequencies of the index's terms, for dropping words that
      * are in most posts (tg_search_run); a temp table works read-only too. */
