@@ -115,7 +115,11 @@ int tg_cmd_search(int argc, char **argv) {
                            "in QUERY are plain text. Chinese, Japanese and Korean words are matched as substrings.",
                            opts, argc, argv, pos, 2, &npos);
     if (rc) return rc < 0 ? 0 : rc;
-    if (queries && npos == 1) {
+    if (queries && npos != 1) {
+        fprintf(stderr, "truthgpt: search: --queries FILE takes DB only (the queries come from FILE)\n");
+        return 2;
+    }
+    if (queries) {
         tg_search_db *db;
         if ((rc = tg_search_open(pos[0], 0, &db)) != TG_OK) return tg_cli_fail(rc);
         rc = run_query_file(db, queries, &p);
