@@ -93,6 +93,12 @@ cp "$T/corrupt.db" "$T/corrupt2.db"
 expect 2 "index --out onto a corrupt file" -- "$BIN" index "$T/corpus" --out "$T/corrupt2.db"
 cmp -s "$T/corrupt.db" "$T/corrupt2.db" && ok "corrupt file left as it was" || bad "corrupt file changed"
 expect 2 "search a directory" -- "$BIN" search "$T" x
+printf 'sourdough\nlighthouse keeper\n\n' >"$T/q.txt"
+expect 0 "--queries FILE" -- "$BIN" search "$T/posts.db" --queries "$T/q.txt"
+has "$T/out" '"queries":2' "two queries timed (the blank line skipped)"
+expect 2 "--queries with a QUERY too" -- "$BIN" search "$T/posts.db" x --queries "$T/q.txt"
+expect 2 "--queries FILE missing" -- "$BIN" search "$T/posts.db" --queries "$T/none.txt"
+has "$T/err" "none.txt" "message names the queries file"
 
 # The Chinese fortunes, found by Chinese words (when fortunes-zh is installed).
 ZH=/usr/share/games/fortunes

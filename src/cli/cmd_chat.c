@@ -5,6 +5,12 @@
  * the conversation outgrows the context). Commands: /reset, /system TEXT,
  * /temp X, /quit, /help. When stdin is not a terminal it reads one message
  * a line and prints one reply a line, so scripts can drive it.
+ *
+ * --index DB grounds each reply in the posts: the top posts for the message
+ * go into the prompt as numbered sources (the template of
+ * tg_search_sources_prompt, as the server's grounding), and the sources are
+ * listed under the reply, those it cites marked (on stdout in a terminal; on
+ * stderr from a pipe, so stdout keeps one reply a line).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +20,7 @@
 #include "cli.h"
 #include "core/core.h"
 #include "infer/engine.h"
+#include "search/search.h"
 
 typedef struct {
     char *text;
@@ -71,8 +78,31 @@ static void hist_clear(history *h) {
     while (h->n > 0) hist_drop(h, h->n - 1);
 }
 
+/* The sources under a grounded reply: number, author, date, URL, snippet;
+ * "cited" where the reply has its marker [N]. */
+static void print_sources(FILE *f, const tg_search_results *res, int n_used, const char *reply) {
+    if (n_used == 0) {
+        fprintf(f, res->n ? "(%d posts matched, none fit in the model's context; answered without sources)\n"
+                          : "(no posts matched; answered without sources)\n", res->n);
+        return;
+    }
+    tg_search_citation c[64];
+    int nc = reply ? tg_search_citations(reply, strlen(reply), n_used, c, 64) : 0;
+    fprintf(f, "sources:\n");
+    for (int i = 0; i < n_used; i++) {
+        const tg_search_hit *hit = &res->hits[i];
+        int cited = 0;
+        for (int k = 0; k < nc; k++) cited |= c[k].source == i + 1;
+        char date[11] = "";
+        if (hit->created_at) snprintf(date, sizeof date, "%s", hit->created_at);
+        fprintf(f, "  [%d]%s %s %s%s%s\n      %s\n", i + 1, cited ? " (cited)" : "", hit->author ? hit->author : "(unknown)",
+                date[0] ? date : "(undated)", hit->url ? "  " : "", hit->url ? hit->url : "", hit->snippet);
+    }
+}
+
 int tg_cmd_chat(int argc, char **argv) {
-    const char *model_path = NULL, *system = NULL, *dtype_s = "fp32";
+    const char *model_path = NULL, *system = NULL, *dtype_s = "fp32", *index_path = NULL;
+    int top_k = 3;
     float temperature = 0.7f, top_p = 0.95f;
     int max_tokens = 256, threads = 0;
     int64_t seed = 0;
@@ -85,6 +115,8 @@ int tg_cmd_chat(int argc, char **argv) {
         {"seed", TG_OPT_I64, &seed, "S", "random seed (0: from the clock)"},
         {"dtype", TG_OPT_STR, &dtype_s, "fp32|bf16|int8", "weight precision for generation (int8: blocks of 32, fp32 sums)"},
         {"threads", TG_OPT_INT, &threads, "N", "threads (0: all cores)"},
+        {"index", TG_OPT_STR, &index_path, "DB", "ground replies in the posts of this search index (truthgpt index)"},
+        {"top-k", TG_OPT_INT, &top_k, "K", "with --index: posts given to the model per message (1..10)"},
         {0},
     };
     char *pos[1];
@@ -92,7 +124,9 @@ int tg_cmd_chat(int argc, char **argv) {
     int rc = tg_args_parse("truthgpt chat --model PATH [--system TEXT] [--temperature T]",
                            "Chat with a model in the terminal: replies stream as they are generated.\n"
                            "Commands: /reset (forget the conversation), /system TEXT, /temp X, /quit.\n"
-                           "With stdin not a terminal, each line is one message and each reply one line.",
+                           "With stdin not a terminal, each line is one message and each reply one line.\n"
+                           "--index DB: each message's top posts go into the prompt as numbered sources and are\n"
+                           "listed under the reply (on stderr when stdin is not a terminal).",
                            opts, argc, argv, pos, 0, &npos);
     if (rc) return rc < 0 ? 0 : rc;
     if (!model_path) {
@@ -104,6 +138,9 @@ int tg_cmd_chat(int argc, char **argv) {
     if (!(temperature >= 0)) return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--temperature must be >= 0"));
     if (max_tokens < 1) return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--max-tokens must be positive"));
     if (threads > 0) tg_set_threads(threads);
+    if (top_k < 1 || top_k > 10) return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "--top-k: %d is not in 1..10", top_k));
+    tg_search_db *db = NULL;
+    if (index_path && (rc = tg_search_open(index_path, 0, &db)) != TG_OK) return tg_cli_fail(rc);
 
     tg_model *model = NULL;
     tg_tokenizer *tok = NULL;
@@ -127,6 +164,7 @@ int tg_cmd_chat(int argc, char **argv) {
     if (rc != TG_OK) {
         tg_tokenizer_free(tok);
         tg_model_free(model);
+        tg_search_close(db);
         return tg_cli_fail(rc);
     }
     const int n_ctx = tg_engine_max_ctx(e);
@@ -175,29 +213,56 @@ int tg_cmd_chat(int argc, char **argv) {
             continue;
         }
         if ((rc = hist_push(&h, "user", line)) != TG_OK) break;
-        /* the conversation as ids; drop the oldest turns until a reply fits */
+        /* Grounding: this message's top posts (the history stays ungrounded). */
+        tg_search_results res = {0};
+        int n_src = 0, cut = 400;
+        if (db) {
+            tg_search_params sp = tg_search_default_params();
+            sp.limit = top_k;
+            int src = tg_search_run(db, line, &sp, &res);
+            if (src != TG_OK && src != TG_ERR_INPUT) { /* no words: nothing to retrieve */
+                rc = src;
+                break;
+            }
+            n_src = res.n;
+        }
+        /* the conversation as ids; drop the oldest turns, then shorten and
+         * drop sources, until a reply fits */
         int32_t *ids = NULL;
         size_t n_ids = 0;
         for (;;) {
             int ns = sys ? 1 : 0;
-            tg_chat_message *msgs = malloc((size_t)(h.n + 1) * sizeof *msgs);
-            if (!msgs) {
+            char *block = n_src > 0 ? tg_search_sources_prompt(res.hits, n_src, cut) : NULL;
+            tg_chat_message *msgs = malloc((size_t)(h.n + 2) * sizeof *msgs);
+            if (!msgs || (n_src > 0 && !block)) {
+                free(msgs);
+                free(block);
                 rc = tg_error_set(TG_ERR_RUNTIME, "out of memory");
                 break;
             }
             if (sys) msgs[0] = (tg_chat_message){"system", sys};
-            memcpy(msgs + ns, h.m, (size_t)h.n * sizeof *msgs);
-            rc = tg_infer_encode_chat(tok, msgs, h.n + ns, true, &ids, &n_ids);
+            memcpy(msgs + ns, h.m, (size_t)(h.n - 1) * sizeof *msgs);
+            int m = ns + h.n - 1;
+            if (block) msgs[m++] = (tg_chat_message){"system", block}; /* right before the question */
+            msgs[m++] = h.m[h.n - 1];
+            rc = tg_infer_encode_chat(tok, msgs, m, true, &ids, &n_ids);
             free(msgs);
+            free(block);
             if (rc != TG_OK) break;
             int room = n_ctx - (int)n_ids;
-            if (room >= (max_tokens < n_ctx / 4 ? max_tokens : n_ctx / 4) || h.n <= 1) break;
+            if (room >= (max_tokens < n_ctx / 4 ? max_tokens : n_ctx / 4) || (h.n <= 1 && n_src == 0)) break;
             free(ids);
             ids = NULL;
-            hist_drop(&h, 0); /* the oldest message goes first */
+            if (h.n > 1) hist_drop(&h, 0); /* the oldest message goes first */
+            else if (cut > 50) cut /= 2;
+            else n_src--;
         }
-        if (rc != TG_OK) break;
+        if (rc != TG_OK) {
+            tg_search_results_free(&res);
+            break;
+        }
         if ((int)n_ids >= n_ctx) {
+            tg_search_results_free(&res);
             fprintf(stderr, "truthgpt: that message is too long for the model's context (%zu of %d tokens)\n", n_ids,
                     n_ctx);
             free(ids);
@@ -221,6 +286,8 @@ int tg_cmd_chat(int argc, char **argv) {
         rc = tg_generate(e, ids, (int)n_ids, &p, on_token, &r, NULL, 0, NULL, &fin);
         free(ids);
         printf("\n");
+        if (db && rc == TG_OK) print_sources(tty ? stdout : stderr, &res, n_src, r.text);
+        tg_search_results_free(&res);
         fflush(stdout);
         if (rc != TG_OK) {
             free(r.text);
@@ -238,5 +305,6 @@ int tg_cmd_chat(int argc, char **argv) {
     tg_engine_free(e);
     tg_tokenizer_free(tok);
     tg_model_free(model);
+    tg_search_close(db);
     return rc == TG_OK ? 0 : tg_cli_fail(rc);
 }

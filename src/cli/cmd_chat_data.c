@@ -27,6 +27,8 @@ int tg_cmd_chat_data(int argc, char **argv) {
     double val_frac = -1;
     int64_t seed = (int64_t)p.seed;
     int terms = p.n_terms, no_val = 0;
+    tg_chat_grounded_params gp = tg_chat_grounded_default_params();
+    const char *grounded = NULL;
     tg_opt opts[] = {
         {"out", TG_OPT_STR, &out, "FILE", "chat JSONL to write (training conversations)"},
         {"val-out", TG_OPT_STR, &val_out, "FILE", "held-out conversations (default: OUT with _val.jsonl)"},
@@ -37,6 +39,9 @@ int tg_cmd_chat_data(int argc, char **argv) {
         {"terms", TG_OPT_INT, &terms, "K", "key terms (TF-IDF) asked for in each prompt"},
         {"field", TG_OPT_STR, &field, "NAME", "text field of each JSONL line"},
         {"system", TG_OPT_STR, &system, "TEXT", "a system message for every conversation"},
+        {"grounded", TG_OPT_STR, &grounded, "DB", "answer-from-sources conversations from a search index (no CORPUS)"},
+        {"top-k", TG_OPT_INT, &gp.top_k, "K", "--grounded: sources in each prompt, the right one among them (2..10)"},
+        {"max-posts", TG_OPT_I64, &gp.max_posts, "N", "--grounded: use only the index's first N posts (0: all)"},
         {0},
     };
     char *pos[2];
@@ -46,9 +51,39 @@ int tg_cmd_chat_data(int argc, char **argv) {
         "Makes chat fine-tuning data from posts, no model needed: for each post a user turn asks for a post\n"
         "about its key terms (TF-IDF over the corpus, several phrasings) and the post is the assistant's\n"
         "reply. CORPUS is an ingest output directory (train.jsonl, val.jsonl) or a JSONL file of\n"
-        "{\"text\": ...} lines. Deterministic for a given corpus and seed.",
+        "{\"text\": ...} lines. Deterministic for a given corpus and seed.\n"
+        "--grounded DB (instead of CORPUS): conversations whose prompt holds retrieved posts in the server's\n"
+        "grounding template (the right post among distractors) and whose answer quotes the right post and\n"
+        "cites its number, so that a fine-tuned model learns to answer from sources (docs/search.md).",
         opts, argc, argv, pos, 2, &npos);
     if (rc) return rc < 0 ? 0 : rc;
+    if (grounded) {
+        if (npos != 0) {
+            fprintf(stderr, "truthgpt: chat-data: --grounded DB takes the posts from DB: give no CORPUS\n");
+            return 2;
+        }
+        if (!out) {
+            fprintf(stderr, "truthgpt: chat-data: --out FILE is required\n");
+            return 2;
+        }
+        char *vd = NULL;
+        if (!val_out && !no_val) val_out = vd = default_val_path(out);
+        gp.index = grounded;
+        gp.out = out;
+        gp.val_out = no_val ? NULL : val_out;
+        if (tg_args_given(argc, argv, "val-frac")) gp.val_frac = val_frac;
+        if (tg_args_given(argc, argv, "seed")) gp.seed = (uint64_t)seed;
+        gp.system = system;
+        tg_chat_data_stats st;
+        rc = tg_chat_data_grounded(&gp, &st);
+        if (rc == TG_OK)
+            printf("chat-data --grounded: %lld posts -> %lld training conversations (%s), %lld held out%s%s; "
+                   "%lld without a key term skipped\n",
+                   (long long)st.posts, (long long)st.train, out, (long long)st.val, gp.val_out ? " " : "",
+                   gp.val_out ? gp.val_out : "", (long long)st.no_terms);
+        free(vd);
+        return rc == TG_OK ? 0 : tg_cli_fail(rc);
+    }
     if (npos != 1) {
         fprintf(stderr, "truthgpt: chat-data: expected one CORPUS (a directory or a JSONL file), got %d\n", npos);
         return 2;

@@ -486,6 +486,20 @@ static int write_doc(void *ctx, const char *text, size_t len, int is_val, const 
     return rc;
 }
 
+int tg_chat_data_close(int rc, tg_atomic_file *out, int out_open, tg_atomic_file *val, int val_open) {
+    if (rc == TG_OK && out_open) {
+        rc = tg_atomic_commit(out);
+        out_open = 0;
+    }
+    if (rc == TG_OK && val_open) {
+        rc = tg_atomic_commit(val);
+        val_open = 0;
+    }
+    if (out_open) tg_atomic_abort(out);
+    if (val_open) tg_atomic_abort(val);
+    return rc;
+}
+
 int tg_chat_data_make(const tg_chat_data_params *p, tg_chat_data_stats *st) {
     memset(st, 0, sizeof *st);
     if (!p->corpus || !p->out) return tg_error_set(TG_ERR_INPUT, "chat-data: CORPUS and --out are required");
@@ -546,15 +560,8 @@ int tg_chat_data_make(const tg_chat_data_params *p, tg_chat_data_stats *st) {
         char extra[96];
         snprintf(extra, sizeof extra, "%lld conversations", (long long)(st->train + st->val));
         tg_progress_finish(&prog, done, extra);
-        rc = tg_atomic_commit(&out);
-        out_open = 0;
-        if (rc == TG_OK && val_open) {
-            rc = tg_atomic_commit(&val);
-            val_open = 0;
-        }
     }
-    if (out_open) tg_atomic_abort(&out);
-    if (val_open) tg_atomic_abort(&val);
+    rc = tg_chat_data_close(rc, &out, out_open, &val, val_open);
     tg_tfidf_free(c.tf);
     for (int i = 0; i < n_in; i++) free(in[i].path);
     return rc;

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/core.h"
+
 /* ------------------------------------------------------------------ TF-IDF */
 
 /* Document frequencies of the terms of a corpus. Terms are lower-cased words
@@ -62,5 +64,33 @@ int tg_chat_data_make(const tg_chat_data_params *p, tg_chat_data_stats *st);
 /* The user prompt for a post with these terms (phrasing picked by seed and the
  * post's hash); malloc'd. Exposed for tests. */
 char *tg_chat_data_prompt(const char *const *terms, int n_terms, uint64_t choice);
+
+/* Ends a run's two outputs: rc == TG_OK commits the open ones (out, then
+ * val), otherwise they are removed. Returns rc or the commit's error. */
+int tg_chat_data_close(int rc, tg_atomic_file *out, int out_open, tg_atomic_file *val, int val_open);
+
+/* ------------------------------------------- chat-data --grounded DB */
+
+/* Conversations that teach answering from retrieved posts and citing the
+ * right one (chat_data_grounded.c): sources block (the server's grounding
+ * template) with the target among distractors, a question from the target's
+ * key terms, and an answer that quotes the target and ends with its marker. */
+typedef struct {
+    const char *index;    /* search index (truthgpt index) */
+    const char *out;      /* chat JSONL for training */
+    const char *val_out;  /* held-out conversations (NULL: none) */
+    double val_frac;      /* posts held out by a hash of their id (0.05) */
+    uint64_t seed;        /* held-out choice, the target's number, fill-in distractors */
+    int top_k;            /* sources in each prompt, 2..10 (3) */
+    int64_t max_posts;    /* 0: every post of the index; else the first N */
+    const char *system;   /* optional system message before the sources (NULL: none) */
+} tg_chat_grounded_params;
+
+tg_chat_grounded_params tg_chat_grounded_default_params(void);
+/* Writes p->out (and p->val_out) atomically. Each line is
+ * {"messages": [...], "grounding": {"target": ID, "cite": N, "sources": K}}
+ * (finetune reads "messages" and ignores the rest). posts counts the index's
+ * posts, no_terms those skipped without a key term to quote from. */
+int tg_chat_data_grounded(const tg_chat_grounded_params *p, tg_chat_data_stats *st);
 
 #endif /* TG_CHAT_DATA_H */

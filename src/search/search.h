@@ -85,7 +85,8 @@ typedef struct {
 } tg_search_results;
 
 /* Ranked posts for query. An empty query (no words) or bad parameters are
- * TG_ERR_INPUT; no query text is ever an SQL error. */
+ * TG_ERR_INPUT; no query text is ever an SQL error. With no results (or an
+ * error) r holds nothing to free; else free it with tg_search_results_free. */
 int tg_search_run(tg_search_db *db, const char *query, const tg_search_params *p, tg_search_results *r);
 void tg_search_results_free(tg_search_results *r);
 /* A hit as JSON: {"id","score","author","created_at","url","source",
@@ -95,6 +96,12 @@ struct json_t *tg_search_hit_json(const tg_search_hit *h, int with_text);
 /* Checks a --since/--until value (YYYY, YYYY-MM, YYYY-MM-DD, or a date-time
  * after it); TG_ERR_INPUT naming what otherwise. */
 int tg_search_check_date(const char *what, const char *value);
+
+/* Calls fn for every post of the index in indexing order (the hit's score
+ * 0, snippet and highlight NULL; the strings are valid during the call).
+ * fn returns TG_OK to go on, anything else stops and is returned; it must
+ * not use db (the connection is held during the walk). */
+int tg_search_each(tg_search_db *db, int (*fn)(void *ctx, const tg_search_hit *post), void *ctx);
 
 /* ----------------------------------------------- text (search_text.c) */
 
@@ -130,9 +137,11 @@ int tg_search_snippet(const char *text, const tg_search_term *terms, int n, int 
 /* The sources block of a grounded prompt, fixed so that the fine-tuning
  * data (chat-data --grounded) and the server build the same text:
  *     Sources:
- *     [1] @alice 2024-01-05: the post's text, on one line
- *     [2] (unknown) 2023-11-30: ...
+ *     [1] @alice 2024-01-05: the post's text, on one line [1]
+ *     [2] (unknown) 2023-11-30: ... [2]
  *     Answer from the sources and cite them by number, like [1].
+ * The number is repeated after the text so that a small model can cite a
+ * post by copying on from the words it quotes (see chat-data --grounded).
  * Each text is cut to max_chars code points (with "…"; 0: whole).
  * malloc'd, NULL when out of memory. */
 char *tg_search_sources_prompt(const tg_search_hit *hits, int n, int max_chars);

@@ -20,6 +20,7 @@
 
 #define BUSY_MS 3000
 #define BATCH_DOCS 10000
+#define DROP_MIN_DOCS 1000 /* indexes from this size on drop words in most posts from queries */
 
 struct tg_search_db {
     sqlite3 *db;
@@ -27,6 +28,7 @@ struct tg_search_db {
     int writable;
     pthread_mutex_t mu;
     sqlite3_stmt *ins_post, *ins_fts; /* prepared on first add */
+    sqlite3_stmt *vocab;              /* document frequency of a term (prepared on first query) */
     int in_tx;
 };
 
@@ -54,10 +56,9 @@ static int exec(tg_search_db *d, const char *sql) {
 
 static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
-    "CREATE TABLE IF NOT EXISTS posts(rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, text TEXT NOT NULL,"
-    " author TEXT, created_at TEXT, source TEXT, url TEXT);"
-    "CREATE INDEX IF NOT EXISTS posts_author ON posts(lower(ltrim(author, '@')));"
-    "CREATE INDEX IF NOT EXISTS posts_created ON posts(created_at);"
+    /* text last: the filters read author and created_at without reading past a long text */
+    "CREATE TABLE IF NOT EXISTS posts(rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, author TEXT,"
+    " created_at TEXT, source TEXT, url TEXT, text TEXT NOT NULL);"
     "CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING fts5(body, content='',"
     " tokenize='unicode61 remove_diacritics 2');"
     "INSERT OR IGNORE INTO meta VALUES('format', '1');";
@@ -114,7 +115,13 @@ int tg_search_open(const char *path, int writable, tg_search_db **out) {
     if (err == TG_OK) sqlite3_busy_timeout(d->db, BUSY_MS);
     /* WAL: readers (search, the server) keep reading while index writes. */
     if (err == TG_OK && writable) err = exec(d, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    /* Readers map the file (no copy into SQLite's page cache) and keep 64 MB
+     * of pages: queries decode long doclists, mostly from memory. */
+    if (err == TG_OK && !writable) err = exec(d, "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-65536;");
     if (err == TG_OK) err = check_schema(d);
+    /* Document frequencies of the index's terms, for dropping words that
+     * are in most posts (tg_search_run); a temp table works read-only too. */
+    if (err == TG_OK) err = exec(d, "CREATE VIRTUAL TABLE temp.posts_vocab USING fts5vocab(main, 'posts_fts', 'row')");
     if (err != TG_OK) {
         tg_search_close(d);
         return err;
@@ -127,6 +134,7 @@ void tg_search_close(tg_search_db *d) {
     if (!d) return;
     sqlite3_finalize(d->ins_post);
     sqlite3_finalize(d->ins_fts);
+    sqlite3_finalize(d->vocab);
     if (d->db) sqlite3_close(d->db);
     pthread_mutex_destroy(&d->mu);
     free(d->path);
@@ -137,7 +145,8 @@ int64_t tg_search_count(tg_search_db *d) {
     sqlite3_stmt *st = NULL;
     int64_t n = -1;
     pthread_mutex_lock(&d->mu);
-    if (sqlite3_prepare_v2(d->db, "SELECT count(*) FROM posts", -1, &st, NULL) == SQLITE_OK &&
+    /* max(rowid), not count(*): O(log n) instead of a scan; the same while nothing is ever deleted */
+    if (sqlite3_prepare_v2(d->db, "SELECT coalesce(max(rowid), 0) FROM posts", -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -359,6 +368,37 @@ void tg_search_results_free(tg_search_results *r) {
     r->n = 0;
 }
 
+/* Drops the words of a query that are in more than half of the posts, as
+ * long as a rarer word is left: FTS5's BM25 gives them no weight (their IDF
+ * is clamped to 1e-6), so they change no ranking, but with OR they make the
+ * query score nearly every post ("the" costs a scan of the whole index).
+ * Posts that matched only through them are no longer returned. CJK phrases
+ * are kept; indexes under DROP_MIN_DOCS posts keep every word. Call with d->mu held. Returns the new count (terms compacted). */
+static int drop_common(tg_search_db *d, tg_search_term *terms, int nt, int64_t n_docs) {
+    if (n_docs < DROP_MIN_DOCS) return nt; /* a small index is scanned in no time: keep every word */
+    if (!d->vocab &&
+        sqlite3_prepare_v2(d->db, "SELECT doc FROM temp.posts_vocab WHERE term = ?1", -1, &d->vocab, NULL) != SQLITE_OK)
+        return nt; /* no vocabulary table: keep every word */
+    int64_t df[TG_SEARCH_MAX_TERMS];
+    int keep = 0, rarest = 0;
+    for (int i = 0; i < nt; i++) {
+        df[i] = 0;
+        if (!terms[i].cjk) {
+            sqlite3_reset(d->vocab);
+            sqlite3_bind_text(d->vocab, 1, terms[i].s, (int)terms[i].len, SQLITE_STATIC);
+            if (sqlite3_step(d->vocab) == SQLITE_ROW) df[i] = sqlite3_column_int64(d->vocab, 0);
+            sqlite3_reset(d->vocab);
+        }
+        if (df[i] < df[rarest]) rarest = i;
+        keep += 2 * df[i] <= n_docs;
+    }
+    if (keep == nt) return nt;
+    int o = 0;
+    for (int i = 0; i < nt; i++)
+        if (2 * df[i] <= n_docs || (keep == 0 && i == rarest)) terms[o++] = terms[i];
+    return o;
+}
+
 int tg_search_run(tg_search_db *d, const char *query, const tg_search_params *p, tg_search_results *r) {
     memset(r, 0, sizeof *r);
     if (p->limit < 1 || p->limit > TG_SEARCH_MAX_LIMIT)
@@ -372,6 +412,10 @@ int tg_search_run(tg_search_db *d, const char *query, const tg_search_params *p,
         free(terms);
         return tg_error_set(TG_ERR_INPUT, "empty query: no words to search for");
     }
+    int64_t n_docs = tg_search_count(d);
+    pthread_mutex_lock(&d->mu);
+    nt = drop_common(d, terms, nt, n_docs);
+    pthread_mutex_unlock(&d->mu);
     char *match = tg_search_fts_query(terms, nt);
     /* The author as stored without '@', lower case: "alice" matches "@alice"
      * and "@alice@host" (LIKE's wildcards in the name are escaped). */
@@ -389,11 +433,17 @@ int tg_search_run(tg_search_db *d, const char *query, const tg_search_params *p,
         }
         memcpy(author_like + o, "@%", 3);
     }
+    /* Ranked inside the FTS index alone, then joined: joining first would
+     * read the row (the text) of every match before the sort. With a filter
+     * the rows of all matches are read for their author and date (text last
+     * in the row, so not the text). */
+    int filtered = p->author || p->since || p->until;
     char sql[1024];
     snprintf(sql, sizeof sql,
-             "SELECT p.id, p.text, p.author, p.created_at, p.source, p.url, bm25(posts_fts) AS s"
-             " FROM posts_fts JOIN posts p ON p.rowid = posts_fts.rowid WHERE posts_fts MATCH ?1%s%s%s"
-             " ORDER BY s, p.rowid LIMIT ?5",
+             "SELECT p.id, p.text, p.author, p.created_at, p.source, p.url, f.s FROM"
+             " (SELECT rowid AS r, bm25(posts_fts) AS s FROM posts_fts WHERE posts_fts MATCH ?1 ORDER BY s, rowid%s) f"
+             " JOIN posts p ON p.rowid = f.r WHERE 1%s%s%s ORDER BY f.s, f.r LIMIT ?5",
+             filtered ? "" : " LIMIT ?5",
              p->author ? " AND (lower(ltrim(p.author, '@')) = ?2 OR lower(ltrim(p.author, '@')) LIKE ?3 ESCAPE '\\')" : "",
              p->since ? " AND p.created_at >= ?4" : "",
              p->until ? " AND substr(p.created_at, 1, length(?6)) <= ?6" : "");
@@ -433,7 +483,7 @@ int tg_search_run(tg_search_db *d, const char *query, const tg_search_params *p,
                                &r->hits[i].snippet, &r->hits[i].highlight);
     free(match);
     free(terms);
-    if (rc != TG_OK) tg_search_results_free(r);
+    if (rc != TG_OK || r->n == 0) tg_search_results_free(r); /* nothing to free for the caller then */
     return rc;
 }
 
@@ -450,4 +500,27 @@ json_t *tg_search_hit_json(const tg_search_hit *h, int with_text) {
     json_object_set_new(o, "highlight", json_string(h->highlight ? h->highlight : ""));
     if (with_text) json_object_set_new(o, "text", json_string(h->text));
     return o;
+}
+
+int tg_search_each(tg_search_db *d, int (*fn)(void *ctx, const tg_search_hit *post), void *ctx) {
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&d->mu);
+    int src = sqlite3_prepare_v2(d->db, "SELECT id, text, author, created_at, source, url FROM posts ORDER BY rowid",
+                                 -1, &st, NULL);
+    int rc = src == SQLITE_OK ? TG_OK : db_fail(d, src, "reading the posts");
+    while (rc == TG_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        tg_search_hit h;
+        memset(&h, 0, sizeof h);
+        h.id = (char *)sqlite3_column_text(st, 0);
+        h.text = (char *)sqlite3_column_text(st, 1);
+        h.author = (char *)sqlite3_column_text(st, 2);
+        h.created_at = (char *)sqlite3_column_text(st, 3);
+        h.source = (char *)sqlite3_column_text(st, 4);
+        h.url = (char *)sqlite3_column_text(st, 5);
+        if (h.id && h.text) rc = fn(ctx, &h);
+    }
+    if (rc == TG_OK && src != SQLITE_DONE) rc = db_fail(d, src, "reading the posts");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&d->mu);
+    return rc;
 }

@@ -372,7 +372,7 @@ int tg_search_snippet(const char *text, const tg_search_term *terms, int nt, int
 char *tg_search_sources_prompt(const tg_search_hit *hits, int n, int max_chars) {
     size_t cap = 128;
     for (int i = 0; i < n; i++)
-        cap += strlen(hits[i].text) + (hits[i].author ? strlen(hits[i].author) : 9) + 40;
+        cap += strlen(hits[i].text) + (hits[i].author ? strlen(hits[i].author) : 9) + 48;
     char *out = malloc(cap), *o = out;
     if (!out) return NULL;
     o += sprintf(o, "Sources:\n");
@@ -390,7 +390,7 @@ char *tg_search_sources_prompt(const tg_search_hit *hits, int n, int max_chars) 
         o--;
         while (o > start && o[-1] == ' ') o--;
         if (end < tl) o = memcpy(o, "\xE2\x80\xA6", 3), o += 3;
-        *o++ = '\n';
+        o += sprintf(o, " [%d]\n", i + 1);
     }
     o += sprintf(o, "Answer from the sources and cite them by number, like [1].");
     return out;
