@@ -7,5 +7,5 @@ cd "$(dirname "$0")"
 stamp=node_modules/.lock-sha
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
-npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+npm ci --ignore-scripts --no-audit --no-fund --loglevel=error || npm install --ignore-scripts --no-audit --no-fund --loglevel=error
 echo "$want" > "$stamp"
