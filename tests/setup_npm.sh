@@ -7,5 +7,9 @@ cd "$(dirname "$0")"
 stamp=node_modules/.lock-sha
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
-npm ci --ignore-scripts --no-audit --no-fund --loglevel=error || npm install --ignore-scripts --no-audit --no-fund --loglevel=error
+# Not `npm ci`: node-llama-cpp lists optional prebuilts for other platforms
+# that the registry reachable here does not serve, so npm leaves them out of
+# the lock and then `npm ci` refuses the lock as out of sync. `npm install`
+# installs exactly the locked versions and skips the missing optional ones.
+npm install --ignore-scripts --no-audit --no-fund --loglevel=error
 echo "$want" > "$stamp"
