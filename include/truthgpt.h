@@ -145,7 +145,9 @@ int tg_model_logits_to_host(const tg_model *m, size_t row0, size_t n_rows, float
 /* The AdamW moments, laid out like parameter memory (zeros before the
  * first update); from_host sets them (a resumed run). */
 bool tg_model_has_optim(const tg_model *m);
-void tg_model_optim_reset(tg_model *m); /* zero moments (a fresh run) */
+/* Zero moments, allocated here if they are not yet (a fresh run calls it
+ * before its first step, so the update allocates nothing). */
+int tg_model_optim_reset(tg_model *m);
 int tg_model_optim_to_host(const tg_model *m, float *m1, float *v2);
 int tg_model_optim_from_host(tg_model *m, const float *m1, const float *v2);
 /* Allocates gradients and activations for micro-batches up to (B, T), once,

@@ -262,7 +262,7 @@ int main(void) {
     op.total_steps = (int)hp[5];
     init_params(m);
     size_t np = tg_model_num_params(m);
-    tg_model_optim_reset(m);
+    CHECK(tg_model_optim_reset(m) == TG_OK);
     const float *want_losses = reff("opt.losses"), *want_norms = reff("opt.norms");
     for (int s = 0; s < op.total_steps; s++) {
         tg_batch b2 = {.inputs = tokens + (size_t)s * RB * RT, .targets = tokens + (size_t)s * RB * RT + 1, .B = RB,
@@ -324,7 +324,7 @@ int main(void) {
         const float wlr = 0.1f;
         init_params(m);
         tg_model_zero_grad(m);
-        tg_model_optim_reset(m);
+        CHECK(tg_model_optim_reset(m) == TG_OK);
         tg_test_host bh = tg_test_params(m);
         const float *before = bh.mem;
         CHECK(tg_adamw_update(m, 1, wlr, &wo) == TG_OK);

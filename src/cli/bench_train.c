@@ -151,6 +151,7 @@ int tg_bench_train(int argc, char **argv) {
     rc = tg_model_init(&m, &cfg);
     if (rc == TG_OK) rc = tg_model_alloc_train(m, B, T, dtype);
     if (rc == TG_OK) rc = tg_model_init_weights(m, (uint64_t)seed);
+    if (rc == TG_OK) rc = tg_model_optim_reset(m); /* the moments, before the first step */
     if (rc == TG_OK) {
         size_t n_tok = (size_t)(warmup + steps) * B * T + 1;
         tokens = tg_alloc(n_tok * sizeof(int32_t), "synthetic tokens");

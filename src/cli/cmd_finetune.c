@@ -432,7 +432,6 @@ int tg_cmd_finetune(int argc, char **argv) {
 done:
     status = rc == TG_OK ? 0 : tg_cli_fail(rc);
     if (rc == TG_OK && interrupted) status = 128 + interrupted;
-    tg_trainer_resume_free(&res);
     tg_sft_batcher_free(&tb);
     if (have_val && vb.order) tg_sft_batcher_free(&vb);
     tg_sft_data_free(&train);

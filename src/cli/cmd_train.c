@@ -354,7 +354,6 @@ int tg_cmd_train(int argc, char **argv) {
     }
     int status = rc == TG_OK ? 0 : tg_cli_fail(rc);
     if (rc == TG_OK && interrupted) status = 128 + interrupted;
-    tg_trainer_resume_free(&res);
     if (m) tg_model_free(m);
     if (have_val) tg_loader_close(&val);
     if (train.tokens) tg_loader_close(&train);

@@ -70,6 +70,7 @@ struct tg_model {
     float *m1, *v2;   /* AdamW moments, NULL until the first update or load */
     float *act_mem;
     acts a;
+    int32_t *seg_host; /* (2, B, T) host: positions and run starts of a segmented batch, before upload */
     tg_model_weights tw; /* training handles (read the parameters each call) */
     tg_grad_ready_fn grad_ready; /* called as backward finishes each layer (data parallel) */
     void *grad_ready_user;
@@ -126,6 +127,7 @@ void tg_model_free(tg_model *m) {
     tg_backend *be = m->be;
     if (m->have_tw) tg_model_weights_free(m, &m->tw);
     be->free(be, m->act_mem);
+    tg_free(m->seg_host);
     be->free(be, m->m1);
     be->free(be, m->v2);
     be->free(be, m->grad_mem);
@@ -191,10 +193,11 @@ static int alloc_moments(tg_model *m) {
 
 bool tg_model_has_optim(const tg_model *m) { return m->m1 != NULL; }
 
-void tg_model_optim_reset(tg_model *m) {
-    if (!m->m1) return;
+int tg_model_optim_reset(tg_model *m) {
+    if (!m->m1) return alloc_moments(m); /* allocated zeroed */
     m->be->fill(m->be, m->m1, 0.0f, m->n_params);
     m->be->fill(m->be, m->v2, 0.0f, m->n_params);
+    return TG_OK;
 }
 
 int tg_model_optim_to_host(const tg_model *m, float *m1, float *v2) {
@@ -335,6 +338,9 @@ int tg_model_alloc_train(tg_model *m, int B, int T, tg_dtype dtype) {
     for (size_t i = 0; i < n_plan; i++) total += (plan[i].n + 15) & ~(size_t)15;
     m->act_mem = be->alloc(be, total * sizeof(float), "activations");
     if (!m->act_mem) return TG_ERR_RUNTIME;
+    tg_free(m->seg_host);
+    m->seg_host = tg_alloc(2 * BT * sizeof(int32_t), "segment positions");
+    if (!m->seg_host) return TG_ERR_RUNTIME;
     float *p = m->act_mem;
     for (size_t i = 0; i < n_plan; i++) {
         *plan[i].ptr = p;
@@ -490,12 +496,10 @@ int tg_model_forward(tg_model *m, const tg_batch *bt, double *loss_sum, double *
     m->segmented = bt->segments != NULL;
     if (m->segmented) {
         /* computed on the host (small), then copied: a backend need not know about segments */
-        int32_t *host = tg_alloc(2 * BT * sizeof(int32_t), "positions");
-        if (!host) return TG_ERR_RUNTIME;
+        int32_t *host = m->seg_host;
         compute_positions(bt, host, host + BT);
         be->to_device(be, a->pos, host, BT * sizeof(int32_t));
         be->to_device(be, a->run_start, host + BT, BT * sizeof(int32_t));
-        tg_free(host);
     }
     fwd_args f = {.N = BT, .B = B, .T = T, .tok = a->inputs, .pos = m->segmented ? a->pos : NULL,
                   .run_start = m->segmented ? a->run_start : NULL};

@@ -303,7 +303,7 @@ int tg_trainer_run(tg_model *m, const tg_trainer_opts *o, const tg_trainer_resum
         tg_rng g;
         tg_rng_seed(&g, o->seed);
         memcpy(r.rng, g.s, sizeof r.rng);
-        tg_model_optim_reset(m); /* a fresh run starts from zero moments */
+        rc = tg_model_optim_reset(m); /* a fresh run starts from zero moments */
         /* A fresh run starts a fresh log. */
         if (rc == TG_OK) rc = tg_write_file_atomic(r.metrics_path, "", 0);
     }
@@ -445,10 +445,5 @@ int tg_trainer_resume_state(const char *dir, tg_model *m, tg_trainer_resume *r) 
     }
     json_decref(s);
     free(path);
-    if (rc != TG_OK) tg_trainer_resume_free(r);
     return rc;
-}
-
-void tg_trainer_resume_free(tg_trainer_resume *r) {
-    (void)r; /* the moments live in the model now; kept for the callers' pairing */
 }

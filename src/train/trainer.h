@@ -64,11 +64,9 @@ typedef struct {
     uint64_t rng[4];
 } tg_trainer_resume;
 
-/* Reads checkpoint directory dir's optimizer.safetensors and
- * trainer_state.json into r (allocating the moments for m) and loads its
- * weights into m. */
+/* Loads checkpoint directory dir's weights and AdamW moments into m and its
+ * trainer_state.json into r (plain values: nothing to free). */
 int tg_trainer_resume_state(const char *dir, tg_model *m, tg_trainer_resume *r);
-void tg_trainer_resume_free(tg_trainer_resume *r);
 
 /* Runs the loop from step resume->step (or 0 when resume is NULL) to
  * o->steps. Returns TG_OK when done, TG_ERR_* on failure; *interrupted is

@@ -358,7 +358,6 @@ void tg_packed_matmul(float *out, int ldo, const float *x, const tg_packed_weigh
     }
 }
 
-bool tg_packed_bf16_products(void) { return BF16_PAIRS; }
 
 void tg_matmul_ref(float *out, int ldo, const float *x, const float *W, const float *bias, int M, int K, int N) {
     for (int m = 0; m < M; m++)

@@ -42,15 +42,11 @@ void tg_packed_matmul(float *out, int ldo, const float *x, const tg_packed_weigh
 /* int8 (packed_int8.c): W quantized per column and block of 32 inputs,
  * activations per row and block on the fly into scratch
  * (tg_packed_int8_scratch_bytes(M, K) bytes); otherwise as
- * tg_packed_matmul. tg_packed_int8_kernel names the dot-product kernel. */
+ * tg_packed_matmul. */
 int tg_packed_int8_init(tg_packed_weight *pw, const float *W, int K, int N, int transposed);
 void tg_packed_int8_matmul(float *out, int ldo, const float *x, const tg_packed_weight *W, const float *bias,
                            const float *res, int M, void *scratch, int nt);
 size_t tg_packed_int8_scratch_bytes(int M, int K);
-const char *tg_packed_int8_kernel(void);
-/* Whether bf16 weights multiply bf16-rounded activations in hardware
- * (AVX512_BF16) rather than being widened to fp32. */
-bool tg_packed_bf16_products(void);
 /* Reference: plain loops in double over the original fp32 W (K, N). */
 void tg_matmul_ref(float *out, int ldo, const float *x, const float *W, const float *bias, int M, int K, int N);
 

@@ -241,12 +241,3 @@ void tg_packed_int8_matmul(float *out, int ldo, const float *x, const tg_packed_
         }
     }
 }
-
-#if I8_VNNI
-#define I8_KIND "avx512-vnni"
-#elif defined(__AVX2__) && defined(__FMA__)
-#define I8_KIND "avx2"
-#else
-#define I8_KIND "generic"
-#endif
-const char *tg_packed_int8_kernel(void) { return I8_KIND; }
