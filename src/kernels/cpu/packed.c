@@ -191,6 +191,7 @@ static inline __attribute__((always_inline)) void tile_f32(int MR, float *out, i
     store_rows(MR, acc, out, ldo, bias, nv, res);
 }
 
+#if !BF16_PAIRS /* with bf16 products, bf16 weights use tile_bf16 */
 /* bf16 storage, fp32 arithmetic: the panel widened in registers, x as is. */
 static inline __attribute__((always_inline)) void tile_bf16w(int MR, float *out, int ldo, const float *x, int ldx,
                                                              const uint16_t *pan, int K, const float *bias, int nv,
@@ -204,6 +205,7 @@ static inline __attribute__((always_inline)) void tile_bf16w(int MR, float *out,
     }
     store_rows(MR, acc, out, ldo, bias, nv, res);
 }
+#endif
 #else
 /* The portable family: plain loops over a PANEL-wide accumulator per row. */
 static inline void store_rows_scalar(int MR, float acc[][PANEL], float *out, int ldo, const float *bias, int nv,
@@ -271,6 +273,16 @@ static inline __attribute__((always_inline)) void tile_bf16(int MR, float *out, 
     case n: call; break;
 
 /* M rows (M <= TG_MBLOCK) against one panel, MR_MAX rows a pass. */
+/* The cases 1 .. MR_MAX of a switch over a pass's row count (constant MR
+ * for each tile call). */
+#if MR_MAX == 16
+#define MR_CASES(T) T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9) T(10) T(11) T(12) T(13) T(14) T(15) T(16)
+#elif MR_MAX == 12
+#define MR_CASES(T) T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9) T(10) T(11) T(12)
+#else
+#define MR_CASES(T) T(1) T(2) T(3) T(4)
+#endif
+
 static void panel_rows(float *out, int ldo, const float *x, const uint16_t *xb, const void *pan, tg_dtype dt, int K,
                        const float *bias, int nv, int M, const float *res) {
     for (int m = 0; m < M; m += MR_MAX) {
@@ -278,47 +290,21 @@ static void panel_rows(float *out, int ldo, const float *x, const uint16_t *xb, 
         const float *r = res ? res + (size_t)m * ldo : NULL;
         const float *xm = x + (size_t)m * K;
         int mr = M - m < MR_MAX ? M - m : MR_MAX;
+        if (dt == TG_DTYPE_BF16) {
 #if BF16_PAIRS
-        if (dt == TG_DTYPE_BF16) {
             const uint16_t *xbm = xb + (size_t)m * K;
-            switch (mr) {
 #define T(n) TILE_CASE(n, tile_bf16(n, o, ldo, xbm, K, pan, bias, nv, r))
-                T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9) T(10) T(11) T(12) T(13) T(14) T(15) T(16)
-#undef T
-            default: break;
-            }
-            continue;
-        }
 #else
-        (void)xb;
-        if (dt == TG_DTYPE_BF16) {
-            switch (mr) {
+            (void)xb;
 #define T(n) TILE_CASE(n, tile_bf16w(n, o, ldo, xm, K, pan, K, bias, nv, r))
-                T(1) T(2) T(3) T(4)
-#if MR_MAX > 4
-                T(5) T(6) T(7) T(8) T(9) T(10) T(11) T(12)
 #endif
-#if MR_MAX > 12
-                T(13) T(14) T(15) T(16)
-#endif
+            switch (mr) { MR_CASES(T) default: break; }
 #undef T
-            default: break;
-            }
             continue;
         }
-#endif
-        switch (mr) {
 #define T(n) TILE_CASE(n, tile_f32(n, o, ldo, xm, K, pan, K, bias, nv, r))
-            T(1) T(2) T(3) T(4)
-#if MR_MAX > 4
-            T(5) T(6) T(7) T(8) T(9) T(10) T(11) T(12)
-#endif
-#if MR_MAX > 12
-            T(13) T(14) T(15) T(16)
-#endif
+        switch (mr) { MR_CASES(T) default: break; }
 #undef T
-        default: break;
-        }
     }
 }
 
