@@ -12,30 +12,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/core.h"
 #include "search/search.h"
 
 /* Decodes one code point at s (n bytes left); *len its bytes. An invalid
  * byte decodes as U+FFFD of length 1. */
+/* The code point at s and its length; an invalid or cut-short sequence
+ * reads as one byte of U+FFFD (the project's one decoder: core/utf8.c). */
 static uint32_t utf8_next(const unsigned char *s, size_t n, size_t *len) {
-    unsigned c = s[0];
-    if (c < 0x80) {
-        *len = 1;
-        return c;
-    }
-    size_t k = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-    if (k == 0 || k > n) {
+    uint32_t cp;
+    int k = tg_utf8_decode(s, n, &cp);
+    if (k <= 0) {
         *len = 1;
         return 0xFFFD;
     }
-    uint32_t cp = c & (0xFF >> (k + 1));
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            *len = 1;
-            return 0xFFFD;
-        }
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    *len = k;
+    *len = (size_t)k;
     return cp;
 }
 
