@@ -29,10 +29,9 @@ static void wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)v); wr32(p + 4, (ui
 /* Checks every id of a shard against its vocabulary, once, at open: after
  * this no reader needs to (a window drawn late, or never, by a shuffled run
  * cannot hold a bad id). The first pass is a max-reduction the compiler
- * vectorises (memory speed: 0.8 ms for 5.4M tokens from the page cache,
- * 0.07% of the tokenize pass that wrote them, bench/shard_check.sh); only
- * when it finds an id out of
- * range does a second pass look for its offset, for the message. */
+ * vectorises, at memory speed (its cost against a tokenize pass is in
+ * bench/README.md, "Shard id check"); only when it finds an id out of range
+ * does a second pass look for its offset, for the message. */
 static int check_ids(const char *path, const uint8_t *ids, uint64_t count, int bpt, uint32_t vocab) {
     uint32_t max = 0;
     if (bpt == 2) {
