@@ -42,8 +42,10 @@ void tg_kv_store(tg_kv_cache *kv, int l, const float *qkv, const tg_step_rows *r
 /* softmax of row[0..n) in place (max subtracted), zero for [n, nk) */
 static void softmax_prefix(float *row, int n, int nk) {
     float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
     for (int t = 0; t < n; t++) mx = fmaxf(mx, row[t]);
     float sum = 0;
+#pragma omp simd reduction(+ : sum)
     for (int t = 0; t < n; t++) {
         row[t] = tg_expf(row[t] - mx);
         sum += row[t];
@@ -59,6 +61,7 @@ static void attend_row(float *out, const float *q, const float *kc, const float 
     for (int t = 0; t < n; t++) {
         const float *k = kc + (size_t)t * HS;
         float s = 0;
+#pragma omp simd reduction(+ : s)
         for (int d = 0; d < HS; d++) s += q[d] * k[d];
         sc[t] = s * scale;
     }

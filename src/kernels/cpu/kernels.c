@@ -65,10 +65,15 @@ void tg_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
     for (size_t n = 0; n < N; n++) {
         const float *x = inp + n * C;
         float *o = out + n * C;
+        /* simd reductions: lanes of partial sums (a fixed order for a given
+         * kernel family), so every family vectorises them, not only those
+         * the compiler would reorder float sums for */
         float s = 0.0f;
+#pragma omp simd reduction(+ : s)
         for (int c = 0; c < C; c++) s += x[c];
         float m = s / C;
         float v = 0.0f;
+#pragma omp simd reduction(+ : v)
         for (int c = 0; c < C; c++) {
             float d = x[c] - m;
             v += d * d;
@@ -88,6 +93,7 @@ void tg_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
         const float *x = inp + n * C, *dy = dout + n * C;
         float m = mean[n], r = rstd[n];
         float a = 0.0f, b = 0.0f;
+#pragma omp simd reduction(+ : a, b)
         for (int c = 0; c < C; c++) {
             float xh = (x[c] - m) * r;
             float g = weight[c] * dy[c];
