@@ -48,18 +48,9 @@ done >"$TMP/text.txt"
 echo "ok   tiny citing model trained"
 
 KEY="k-$$"
-start_server() {
-  "$BIN" serve --model "$TMP/run" --port 0 --api-key "$KEY" --parallel 2 --threads 2 "$@" >"$TMP/server.log" 2>&1 &
-  SERVER_PID=$!
-  PORT=""
-  for _ in $(seq 1 300); do
-    PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$TMP/server.log")
-    [ -n "$PORT" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || fail "server exited"
-    sleep 0.1
-  done
-  [ -n "$PORT" ] || fail "server did not start"
-}
+TG_BIN=$BIN
+. "$ROOT/tests/lib_serve.sh"
+start_server() { tg_serve_start "$TMP/server.log" --model "$TMP/run" --api-key "$KEY" --parallel 2 --threads 2 "$@"; }
 stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" || fail "server exit status $?"; SERVER_PID=""; }
 
 start_server --index "$TMP/posts.db"

@@ -95,16 +95,9 @@ printf 'hello\n/quit\n' | "$TG" chat --model ft --seed 1 --max-tokens 5 --thread
 echo "ok finetune + chat"
 
 # --- serve
-"$TG" serve --model "$FX/gpt2_f16" --port 0 --threads 1 > server.log 2>&1 &
-SERVER_PID=$!
-PORT=
-for _ in $(seq 1 100); do
-  PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' server.log)
-  [ -n "$PORT" ] && break
-  kill -0 $SERVER_PID 2>/dev/null || { cat server.log; fail "serve exited at start"; }
-  sleep 0.1
-done
-[ -n "$PORT" ] || fail "serve did not report its port"
+TG_BIN=$TG
+. "$FX/../../lib_serve.sh"
+tg_serve_start server.log --model "$FX/gpt2_f16" --threads 1
 R=$(curl -s -m 30 "http://127.0.0.1:$PORT/v1/completions" -H 'Content-Type: application/json' \
   -d '{"model":"m","prompt":"the cat","max_tokens":4,"temperature":0}') || fail "curl"
 echo "$R" | grep -q '"choices"' || fail "serve's completion: $R"

@@ -50,19 +50,11 @@ phase "tiny checkpoint trained"
 # --- serve it
 CAP=256
 KEY="test-key-$$"
+TG_BIN=$BIN
+. "$ROOT/tests/lib_serve.sh"
 start_server() {
-  "$BIN" serve --model "$TMP/run" --port 0 --api-key "$KEY" --parallel 4 --max-queue 24 --max-tokens-cap $CAP \
-    --threads 2 >"$TMP/server.log" 2>&1 &
-  SERVER_PID=$!
-  PORT=""
-  for _ in $(seq 1 300); do
-    PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$TMP/server.log")
-    [ -n "$PORT" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited at start"
-    sleep 0.1
-  done
-  [ -n "$PORT" ] || fail "the server did not report its port"
-  BASE="http://127.0.0.1:$PORT"
+  tg_serve_start "$TMP/server.log" --model "$TMP/run" --api-key "$KEY" --parallel 4 --max-queue 24 \
+    --max-tokens-cap $CAP --threads 2
 }
 start_server
 echo "ok   serving on $BASE"

@@ -30,17 +30,10 @@ head -c 20000 /usr/share/games/fortunes/science > "$TMP/t.txt" 2>/dev/null || fa
 "$BIN" train --data "$TMP/data" --out "$TMP/run" --layers 1 --heads 2 --dim 32 --ctx 128 --steps 2 --batch 2 \
   --eval-every 0 --warmup 1 --threads 1 >"$TMP/train.log" 2>&1 || { cat "$TMP/train.log"; fail "training"; }
 
-"$BIN" serve --model "$TMP/run" --port 0 --parallel 2 --threads 1 --max-connections 8 \
-  --max-connections-per-client 4 --request-timeout 3 >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-PORT=""
-for _ in $(seq 1 300); do
-  PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$TMP/server.log")
-  [ -n "$PORT" ] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited at start"
-  sleep 0.1
-done
-[ -n "$PORT" ] || fail "the server did not report its port"
+TG_BIN=$BIN
+. "$ROOT/tests/lib_serve.sh"
+tg_serve_start "$TMP/server.log" --model "$TMP/run" --parallel 2 --threads 1 --max-connections 8 \
+  --max-connections-per-client 4 --request-timeout 3
 timeout 120 node "$ROOT/tests/serve_hostile.mjs" "http://127.0.0.1:$PORT" || fail "hostile HTTP checks"
 kill -0 "$SERVER_PID" 2>/dev/null || fail "the server died"
 kill -TERM "$SERVER_PID"
