@@ -6,18 +6,12 @@
 // one), retrieval from the last user message, and request errors.
 // Usage: node tests/grounding_client.mjs BASE_URL API_KEY MODEL_NAME
 import OpenAI from 'openai';
+import { checker, requireLocalBase } from './lib_test.mjs';
 
 const [base, apiKey, modelName] = process.argv.slice(2);
-if (!base || !base.startsWith('http://127.0.0.1:') || !apiKey || !modelName) {
-  console.error('usage: node grounding_client.mjs http://127.0.0.1:PORT API_KEY MODEL_NAME');
-  process.exit(2);
-}
+requireLocalBase(apiKey && modelName ? base : '', 'node grounding_client.mjs http://127.0.0.1:PORT API_KEY MODEL_NAME');
 const client = new OpenAI({ baseURL: base + '/v1', apiKey, maxRetries: 0, timeout: 120000 });
-let failures = 0;
-function check(cond, what, detail) {
-  console.log(`${cond ? 'ok  ' : 'FAIL'} ${what}${!cond && detail !== undefined ? ': ' + JSON.stringify(detail) : ''}`);
-  if (!cond) failures++;
-}
+const { check, failed } = checker();
 const auth = { headers: { Authorization: `Bearer ${apiKey}` } };
 const search = async (qs) => {
   const r = await fetch(`${base}/v1/search?${qs}`, auth);
@@ -145,5 +139,5 @@ try {
   check(e instanceof OpenAI.APIError && e.status === 400 && e.code === 'context_length_exceeded',
         'a 100 KB grounded question: 400 context_length_exceeded', { status: e.status, code: e.code });
 }
-console.log(failures ? `grounding_client: ${failures} failed` : 'grounding_client: all passed');
-process.exit(failures ? 1 : 0);
+console.log(failed() ? `grounding_client: ${failed()} failed` : 'grounding_client: all passed');
+process.exit(failed() ? 1 : 0);

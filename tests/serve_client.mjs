@@ -5,18 +5,12 @@
 // 400 errors raised as the client's APIError.
 // Usage: node tests/serve_client.mjs BASE_URL API_KEY MODEL_NAME
 import OpenAI from 'openai';
+import { checker, requireLocalBase } from './lib_test.mjs';
 
 const [base, apiKey, modelName] = process.argv.slice(2);
-if (!base || !base.startsWith('http://127.0.0.1:') || !apiKey || !modelName) {
-  console.error('usage: node serve_client.mjs http://127.0.0.1:PORT API_KEY MODEL_NAME');
-  process.exit(2);
-}
+requireLocalBase(apiKey && modelName ? base : '', 'node serve_client.mjs http://127.0.0.1:PORT API_KEY MODEL_NAME');
 const client = new OpenAI({ baseURL: base + '/v1', apiKey, maxRetries: 0, timeout: 120000 });
-let failures = 0;
-function check(cond, what, detail) {
-  console.log(`${cond ? 'ok  ' : 'FAIL'} ${what}${!cond && detail !== undefined ? ': ' + JSON.stringify(detail) : ''}`);
-  if (!cond) failures++;
-}
+const { check, failed } = checker();
 const messages = [
   { role: 'system', content: 'Be brief.' },
   { role: 'user', content: 'The sea?' },
@@ -151,8 +145,8 @@ try {
   check(e instanceof OpenAI.AuthenticationError && e.status === 401, 'a wrong API key raises AuthenticationError 401', e.status);
 }
 
-if (failures) {
-  console.error(`${failures} check(s) failed`);
+if (failed()) {
+  console.error(`${failed()} check(s) failed`);
   process.exit(1);
 }
 console.log('openai client: all checks passed');

@@ -6,31 +6,14 @@
 // their source, hovering one lights the source up; saves a screenshot.
 // Usage: node tests/web_grounding.mjs BASE_URL SCREENSHOT_PATH API_KEY
 import { chromium } from 'playwright-core';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { checker, launchChromium, localPage, requireLocalBase } from './lib_test.mjs';
 
 const [base, shot, apiKey] = process.argv.slice(2);
-if (!base || !shot || !base.startsWith('http://127.0.0.1:')) {
-  console.error('usage: node web_grounding.mjs http://127.0.0.1:PORT SCREENSHOT.png API_KEY');
-  process.exit(2);
-}
-let failures = 0;
-function check(cond, what) {
-  console.log(`${cond ? 'ok  ' : 'FAIL'} ${what}`);
-  if (!cond) failures++;
-}
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1280, height: 860 },
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+requireLocalBase(shot ? base : '', 'node web_grounding.mjs http://127.0.0.1:PORT SCREENSHOT.png API_KEY');
+const { check, failed } = checker();
+const { browser, close } = await launchChromium(chromium, { width: 1280, height: 860 });
 try {
-  const page = await browser.newPage();
-  await page.route('**/*', (route) => (route.request().url().startsWith(base) ? route.continue() : route.abort()));
-  const pageErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
+  const { page, pageErrors } = await localPage(browser, base); /* only ever the server under test */
   await page.goto(base + '/');
   await page.fill('#api-key', apiKey);
   await page.dispatchEvent('#api-key', 'change');
@@ -80,11 +63,10 @@ try {
   check((await page.locator('.msg.assistant >> nth=1 >> .sources').count()) === 0, 'grounding unchecked: no sources');
   check(pageErrors.length === 0, `no script errors on the page (${pageErrors.join('; ')})`);
 } finally {
-  await browser.close();
-  fs.rmSync(profile, { recursive: true, force: true });
+  await close();
 }
-if (failures) {
-  console.error(`${failures} check(s) failed`);
+if (failed()) {
+  console.error(`${failed()} check(s) failed`);
   process.exit(1);
 }
 console.log('web grounding: all checks passed');
