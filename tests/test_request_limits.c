@@ -14,14 +14,7 @@
 #include "serve/serve.h"
 #include "test_util.h"
 
-/* One id a byte: enough for the parser, which only counts the prompt. */
-static int bytes_encode(void *ctx, const char *text, size_t len, int32_t **ids) {
-    (void)ctx;
-    *ids = malloc((len ? len : 1) * sizeof **ids);
-    if (!*ids) return -1;
-    for (size_t i = 0; i < len; i++) (*ids)[i] = (unsigned char)text[i];
-    return (int)len;
-}
+#include "fake_tokenizer.h" /* fake_encode: one id a byte, enough for the parser */
 
 /* A prompt of one id a message: the messages limit must not hit the context. */
 static int count_chat(void *ctx, const char *const *roles, const char *const *contents, int n, int32_t **ids) {
@@ -30,7 +23,7 @@ static int count_chat(void *ctx, const char *const *roles, const char *const *co
     return *ids ? n + 1 : -1;
 }
 
-static tg_api_ctx ctx = {bytes_encode, count_chat, NULL, 64, 1 << 20, 256, "limits"};
+static tg_api_ctx ctx = {fake_encode, count_chat, NULL, 64, 1 << 20, 256, "limits"};
 
 /* A growing text buffer for request bodies. */
 typedef struct {

@@ -15,31 +15,7 @@
 #include "serve/serve.h"
 #include "test_util.h"
 
-/* byte-level "tokenizer": each byte is a token */
-static int fake_encode(void *ctx, const char *text, size_t len, int32_t **ids) {
-    (void)ctx;
-    *ids = malloc((len + 1) * sizeof **ids);
-    for (size_t i = 0; i < len; i++) (*ids)[i] = (unsigned char)text[i];
-    return (int)len;
-}
-
-/* "ROLE:CONTENT|" per message then "assistant:" */
-static int fake_chat(void *ctx, const char *const *roles, const char *const *contents, int n, int32_t **ids) {
-    size_t total = 16;
-    for (int i = 0; i < n; i++) total += strlen(roles[i]) + strlen(contents[i]) + 2;
-    char *buf = malloc(total);
-    buf[0] = 0;
-    for (int i = 0; i < n; i++) {
-        strcat(buf, roles[i]);
-        strcat(buf, ":");
-        strcat(buf, contents[i]);
-        strcat(buf, "|");
-    }
-    strcat(buf, "assistant:");
-    int k = fake_encode(ctx, buf, strlen(buf), ids);
-    free(buf);
-    return k;
-}
+#include "fake_tokenizer.h" /* fake_encode, fake_chat */
 
 /* |a - b| within float rounding of values near 1 */
 static int near(double a, double b) { return fabs(a - b) <= 1e-6; }

@@ -4,25 +4,7 @@
 #include "fuzz_util.h"
 #include "serve/serve.h"
 
-static int fake_encode(void *ctx, const char *text, size_t len, int32_t **ids) {
-    (void)ctx;
-    *ids = malloc((len + 1) * sizeof **ids);
-    if (!*ids) return -1;
-    for (size_t i = 0; i < len; i++) (*ids)[i] = (unsigned char)text[i];
-    return (int)len;
-}
-
-static int fake_chat(void *ctx, const char *const *roles, const char *const *contents, int n, int32_t **ids) {
-    size_t total = 16;
-    for (int i = 0; i < n; i++) total += strlen(roles[i]) + strlen(contents[i]) + 2;
-    char *buf = malloc(total);
-    if (!buf) return -1;
-    size_t k = 0;
-    for (int i = 0; i < n; i++) k += (size_t)snprintf(buf + k, total - k, "%s:%s|", roles[i], contents[i]);
-    int r = fake_encode(ctx, buf, k, ids);
-    free(buf);
-    return r;
-}
+#include "../fake_tokenizer.h" /* fake_encode, fake_chat */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
