@@ -23,22 +23,32 @@
 #define TG_X86 1
 #endif
 
-/* One family: its name, whether this CPU runs it, and its entry points
- * (declared by name here: each copy's symbols carry its suffix). */
+/* What a family needs of the CPU, as bits of detect()'s answer. */
+enum {
+    F_AVX2 = 1 << 0, F_FMA = 1 << 1, F_F16C = 1 << 2, F_AVX512F = 1 << 3, F_AVX512DQ = 1 << 4,
+    F_AVX512BW = 1 << 5, F_AVX512VL = 1 << 6, F_AVX512BF16 = 1 << 7, F_AVX512VNNI = 1 << 8,
+    NEEDS_AVX2 = F_AVX2 | F_FMA | F_F16C,
+    NEEDS_AVX512 = NEEDS_AVX2 | F_AVX512F | F_AVX512DQ | F_AVX512BW | F_AVX512VL,
+    NEEDS_AVX512BF16 = NEEDS_AVX512 | F_AVX512BF16 | F_AVX512VNNI,
+};
+
+/* One family: its name, what it needs (bits, and in words for messages),
+ * and its entry points (declared by name here: each copy's symbols carry
+ * its suffix). Listed from worst to best: the last one the CPU runs wins. */
 typedef struct {
     const char *name;
-    const char *needs; /* what it needs, for messages */
+    unsigned needs;
+    const char *needs_text;
     int (*backend)(tg_backend **out);
-    double (*peak)(tg_dtype dtype);
+    double (*peak)(void);
     bool bf16; /* bf16 products in hardware */
-    int level; /* higher is better */
 } family;
 
 #define DECLARE(v)                                   \
     int tg_cpu_backend_fill_##v(tg_backend **out); \
-    double tg_cpu_gemm_peak_##v(tg_dtype dtype);
+    double tg_cpu_gemm_peak_##v(void);
 int tg_cpu_backend_fill(tg_backend **out);
-double tg_cpu_gemm_peak(tg_dtype dtype);
+double tg_cpu_gemm_peak(void);
 #ifdef TG_HAVE_CPU_avx2
 DECLARE(avx2)
 #endif
@@ -51,77 +61,62 @@ DECLARE(avx512bf16)
 
 static const family families[] = {
 #ifdef TG_HAVE_CPU_native
-    {"native", "the machine it was built on (-DTG_NATIVE=ON)", tg_cpu_backend_fill, tg_cpu_gemm_peak,
+    {"native", 0, "the machine it was built on (-DTG_NATIVE=ON)", tg_cpu_backend_fill, tg_cpu_gemm_peak,
 #if defined(__AVX512BF16__)
-     true,
+     true},
 #else
-     false,
+     false},
 #endif
-     0},
 #else
-    {"generic", "nothing beyond the architecture's baseline", tg_cpu_backend_fill, tg_cpu_gemm_peak, false, 0},
+    {"generic", 0, "nothing beyond the architecture's baseline", tg_cpu_backend_fill, tg_cpu_gemm_peak, false},
 #endif
 #ifdef TG_HAVE_CPU_avx2
-    {"avx2", "AVX2, FMA and F16C", tg_cpu_backend_fill_avx2, tg_cpu_gemm_peak_avx2, false, 1},
+    {"avx2", NEEDS_AVX2, "AVX2, FMA and F16C", tg_cpu_backend_fill_avx2, tg_cpu_gemm_peak_avx2, false},
 #endif
 #ifdef TG_HAVE_CPU_avx512
-    {"avx512", "AVX-512 F, DQ, BW and VL", tg_cpu_backend_fill_avx512, tg_cpu_gemm_peak_avx512, false, 2},
+    {"avx512", NEEDS_AVX512, "AVX-512 F, DQ, BW and VL", tg_cpu_backend_fill_avx512, tg_cpu_gemm_peak_avx512, false},
 #endif
 #ifdef TG_HAVE_CPU_avx512bf16
-    {"avx512bf16", "AVX-512 F, DQ, BW, VL, BF16 and VNNI", tg_cpu_backend_fill_avx512bf16, tg_cpu_gemm_peak_avx512bf16,
-     true, 3},
+    {"avx512bf16", NEEDS_AVX512BF16, "AVX-512 F, DQ, BW, VL, BF16 and VNNI", tg_cpu_backend_fill_avx512bf16,
+     tg_cpu_gemm_peak_avx512bf16, true},
 #endif
 };
 enum { N_FAMILIES = sizeof families / sizeof families[0] };
 
 /* ------------------------------------------------------------ CPUID */
 
-typedef struct {
-    bool avx2, fma, f16c, avx512f, avx512dq, avx512bw, avx512vl, avx512bf16, avx512vnni, avxvnni;
-} cpu_features;
-
-static cpu_features detect(void) {
-    cpu_features f;
-    memset(&f, 0, sizeof f);
+/* The feature bits this CPU has and the OS has enabled (XCR0 must save the
+ * YMM / ZMM state for AVX / AVX-512 to be usable). */
+static unsigned detect(void) {
+    unsigned f = 0;
 #ifdef TG_X86
     unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     bool osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
-    f.fma = (c >> 12) & 1;
-    f.f16c = (c >> 29) & 1;
     uint64_t xcr0 = 0;
     if (osxsave) {
         unsigned lo, hi;
         __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
         xcr0 = ((uint64_t)hi << 32) | lo;
     }
-    bool ymm_os = (xcr0 & 0x6) == 0x6;    /* SSE and AVX state saved by the OS */
-    bool zmm_os = (xcr0 & 0xe6) == 0xe6;  /* and opmask, ZMM_Hi256, Hi16_ZMM */
-    if (!avx || !ymm_os) f.fma = f.f16c = false;
+    bool ymm_os = avx && (xcr0 & 0x6) == 0x6; /* SSE and AVX state saved by the OS */
+    bool zmm_os = ymm_os && (xcr0 & 0xe6) == 0xe6; /* and opmask, ZMM_Hi256, Hi16_ZMM */
+    if (ymm_os) f |= ((c >> 12) & 1 ? F_FMA : 0) | ((c >> 29) & 1 ? F_F16C : 0);
     if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
-        f.avx2 = ymm_os && ((b >> 5) & 1);
-        f.avx512f = zmm_os && ((b >> 16) & 1);
-        f.avx512dq = zmm_os && ((b >> 17) & 1);
-        f.avx512bw = zmm_os && ((b >> 30) & 1);
-        f.avx512vl = zmm_os && ((b >> 31) & 1);
-        f.avx512vnni = zmm_os && ((c >> 11) & 1);
-        unsigned a1, b1, c1, d1;
-        if (a >= 1 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1)) {
-            f.avx512bf16 = zmm_os && ((a1 >> 5) & 1);
-            f.avxvnni = ymm_os && ((a1 >> 4) & 1);
+        if (ymm_os && ((b >> 5) & 1)) f |= F_AVX2;
+        if (zmm_os) {
+            f |= ((b >> 16) & 1 ? F_AVX512F : 0) | ((b >> 17) & 1 ? F_AVX512DQ : 0) |
+                 ((b >> 30) & 1 ? F_AVX512BW : 0) | ((b >> 31) & 1 ? F_AVX512VL : 0) |
+                 ((c >> 11) & 1 ? F_AVX512VNNI : 0);
+            unsigned a1, b1, c1, d1;
+            if (a >= 1 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && ((a1 >> 5) & 1)) f |= F_AVX512BF16;
         }
     }
 #endif
     return f;
 }
 
-static bool runs(const family *fm, const cpu_features *f) {
-    if (!strcmp(fm->name, "avx2")) return f->avx2 && f->fma && f->f16c;
-    bool avx512 = f->avx2 && f->fma && f->f16c && f->avx512f && f->avx512dq && f->avx512bw && f->avx512vl;
-    if (!strcmp(fm->name, "avx512")) return avx512;
-    if (!strcmp(fm->name, "avx512bf16")) return avx512 && f->avx512bf16 && f->avx512vnni;
-    return true; /* generic, native */
-}
+static bool runs(const family *fm, unsigned have) { return (have & fm->needs) == fm->needs; }
 
 /* ------------------------------------------------------------ choice */
 
@@ -131,13 +126,13 @@ static char g_error[256];
 /* The family TG_CPU names (must run here), or the best that runs. Once. */
 static const family *choose(void) {
     if (g_chosen || g_error[0]) return g_chosen;
-    cpu_features f = detect();
+    unsigned f = detect();
     const char *want = getenv("TG_CPU");
     if (want && *want && strcmp(want, "auto") != 0) {
         for (int i = 0; i < N_FAMILIES; i++)
             if (!strcmp(families[i].name, want)) {
-                if (!runs(&families[i], &f))
-                    snprintf(g_error, sizeof g_error, "TG_CPU=%s: this CPU lacks %s", want, families[i].needs);
+                if (!runs(&families[i], f))
+                    snprintf(g_error, sizeof g_error, "TG_CPU=%s: this CPU lacks %s", want, families[i].needs_text);
                 else
                     g_chosen = &families[i];
                 return g_chosen;
@@ -150,7 +145,7 @@ static const family *choose(void) {
     }
     const family *best = &families[0];
     for (int i = 1; i < N_FAMILIES; i++)
-        if (runs(&families[i], &f) && families[i].level > best->level) best = &families[i];
+        if (runs(&families[i], f)) best = &families[i];
     g_chosen = best;
     return g_chosen;
 }
@@ -163,9 +158,9 @@ const char *tg_cpu_kernels(void) {
 const char *tg_cpu_kernels_available(void) {
     static char list[160];
     if (list[0]) return list;
-    cpu_features f = detect();
+    unsigned f = detect();
     for (int i = 0; i < N_FAMILIES; i++)
-        if (runs(&families[i], &f))
+        if (runs(&families[i], f))
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? "," : "", families[i].name);
     return list;
 }
@@ -184,11 +179,11 @@ int tg_backend_cpu_new(tg_backend **out) {
 
 int tg_backend_cpu_family_new(tg_backend **out, const char *name) {
     *out = NULL;
-    cpu_features f = detect();
+    unsigned f = detect();
     for (int i = 0; i < N_FAMILIES; i++)
         if (!strcmp(families[i].name, name)) {
-            if (!runs(&families[i], &f))
-                return tg_error_set(TG_ERR_INPUT, "cpu:%s: this CPU lacks %s", name, families[i].needs);
+            if (!runs(&families[i], f))
+                return tg_error_set(TG_ERR_INPUT, "cpu:%s: this CPU lacks %s", name, families[i].needs_text);
             return families[i].backend(out);
         }
     return tg_error_set(TG_ERR_INPUT, "cpu:%s: not a kernel family of this build (have: %s)", name,
@@ -204,6 +199,6 @@ int tg_backend_cpu_family_new(tg_backend **out, const char *name) {
 double tg_gemm_peak_gflops(tg_dtype dtype) {
     const family *fm = choose();
     if (!fm) return 0;
-    double fp32 = fm->peak(TG_DTYPE_FP32);
+    double fp32 = fm->peak();
     return dtype == TG_DTYPE_BF16 && fm->bf16 ? 2.0 * fp32 : fp32;
 }

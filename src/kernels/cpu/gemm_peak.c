@@ -4,8 +4,8 @@
  * MFU is quoted against what this machine's best matrix multiply reaches, not
  * a datasheet figure: fp32 is the better of cblas_sgemm (OpenBLAS) and the
  * model's own fp32 GEMM (tg_gemm: oneDNN's sgemm where present), so MFU never
- * flatters the model by using a slower GEMM than its own; bf16 is
- * tg_gemm_bf16. Shapes are large and square (1536^3, 7.2 GFLOP a
+ * flatters the model by using a slower GEMM than its own (the bf16 peak is
+ * derived from it: cpu_select.c). Shapes are large and square (1536^3, 7.2 GFLOP a
  * call) so the figure is the kernel's plateau, not its small-shape overhead.
  * The best of several calls is kept: on a shared machine a slow call is
  * someone else's load, not the machine's peak.
@@ -18,9 +18,8 @@
 
 #include "core/core.h"
 #include "kernels/cpu/kernels.h"
-#include "kernels/cpu/matmul_bf16.h"
 
-double tg_cpu_gemm_peak(tg_dtype dtype) {
+double tg_cpu_gemm_peak(void) {
     enum { N = 1536 };
     const double budget_s = 1.0;
     size_t n = (size_t)N * N;
@@ -38,16 +37,14 @@ double tg_cpu_gemm_peak(tg_dtype dtype) {
         b[i] = tg_rng_uniform(&r) - 0.5f;
     }
     double best = 0;
-    /* which: 0 tg_gemm_bf16, 1 cblas_sgemm, 2 the model's fp32 tg_gemm */
-    int first = dtype == TG_DTYPE_BF16 ? 0 : 1, last = dtype == TG_DTYPE_BF16 ? 0 : 2;
+    /* which: 1 cblas_sgemm, 2 the model's fp32 tg_gemm */
+    const int first = 1, last = 2;
     for (int which = first; which <= last; which++) {
         double start = tg_now(), budget = budget_s / (last - first + 1);
         /* One untimed call warms caches, thread pools and page mappings. */
         for (int it = -1; it < 50; it++) {
             double t0 = tg_now();
-            if (which == 0)
-                tg_gemm_bf16(false, false, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N);
-            else if (which == 1)
+            if (which == 1)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N);
             else
                 tg_gemm(false, false, false, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N);
