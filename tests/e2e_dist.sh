@@ -22,29 +22,10 @@ CMP=$(cd "$(dirname "$0")" && pwd)/dist_compare.py
 PY=/usr/bin/python3
 W=$(mktemp -d /tmp/tg_e2e_dist_XXXXXX)
 trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v mpirun >/dev/null || { echo "SKIP: no mpirun (scripts/setup.sh installs openmpi-bin)"; exit 77; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-MPI=(mpirun --allow-run-as-root --oversubscribe)
-cd "$W"
-
-F=/usr/share/games/fortunes
-[ -s "$F/science" ] || fail "$F/science missing (scripts/setup.sh installs the 'fortunes' package)"
-head -c 60000 "$F/science" > train.txt
-tail -c 20000 "$F/people" > val.txt
-"$TG" tokenize --bytes train.txt --out data >/dev/null || fail "tokenize"
-"$TG" tokenize --bytes val.txt --out valdata >/dev/null || fail "tokenize val"
+. "$(dirname "$CMP")/dist_setup.sh"
 
 ARGS=(--preset tiny --layers 2 --heads 2 --dim 64 --ctx 32 --batch 4 --steps 6 --warmup 2 --lr 2e-3
       --data data --val-data valdata --eval-every 3 --eval-batches 3 --save-every 3 --seed 7 --threads 1)
-
-"${MPI[@]}" -np 2 "$TG" train "${ARGS[@]}" --out probe > probe.log 2>&1
-if grep -q "built without MPI" probe.log; then
-  grep -q "launched by an MPI launcher as 2 ranks" probe.log || { cat probe.log; fail "no-MPI message"; }
-  [ -e probe/metrics.jsonl ] && fail "a build without MPI wrote a run under mpirun"
-  echo "SKIP: this build has no MPI (and says so under mpirun)"; exit 77
-fi
-rm -rf probe
 
 RTOL=1e-6
 ATOL=1e-5
