@@ -58,7 +58,8 @@ int tg_cli_dtype(const char *value, tg_dtype *out);
     X(inspect, "show where a model came from (manifest, config)")                      \
     X(index, "build or extend the search index (SQLite FTS5) of a corpus")             \
     X(search, "search the posts of an index: ranked, with snippets")                   \
-    X(bench, "benchmarks: bench train, bench generate")
+    X(bench, "benchmarks: bench train, bench generate")                                 \
+    X(plan, "the arithmetic of training on many GPUs: time, network, memory, failures")
 
 /* Run directories, shared by train and finetune (run_dir.c). */
 typedef struct json_t json_t;
