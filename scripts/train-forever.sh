@@ -52,7 +52,10 @@ for a in "${cmd[@]}"; do [ "$a" = "--resume" ] && has_resume=1; done
 # The first launch also takes --resume: an empty RUN then starts fresh.
 [ $has_resume = 1 ] || cmd+=(--resume)
 
-failures=0 launch=0
+failures=0 launch=0 stop=0 child=""
+# Ctrl-C or SIGTERM to this script: passed on to the job (which saves a
+# checkpoint and stops: mpirun forwards it to every rank), and no relaunch.
+trap 'stop=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' INT TERM
 while :; do
   if [ -n "$ranks_file" ] && [ -s "$ranks_file" ]; then
     r=$(tr -dc '0-9' < "$ranks_file")
@@ -71,13 +74,18 @@ while :; do
   if [ "$ranks" -gt 1 ]; then
     read -r -a L <<< "$launcher"
     case "${L[0]}" in
-      srun) "${L[@]}" -n "$ranks" "${cmd[@]}" "${extra[@]}" ;;
-      *) "${L[@]}" -np "$ranks" "${cmd[@]}" "${extra[@]}" ;;
+      srun) "${L[@]}" -n "$ranks" "${cmd[@]}" "${extra[@]}" & ;;
+      *) "${L[@]}" -np "$ranks" "${cmd[@]}" "${extra[@]}" & ;;
     esac
   else
-    "${cmd[@]}" "${extra[@]}"
+    "${cmd[@]}" "${extra[@]}" &
   fi
-  rc=$?
+  child=$!
+  # wait returns early when a trapped signal arrives: wait again for the exit.
+  wait "$child"; rc=$?
+  while kill -0 "$child" 2>/dev/null; do wait "$child"; rc=$?; done
+  child=""
+  [ $stop = 1 ] && { echo "train-forever.sh: stopped by a signal (the job saved a checkpoint): not relaunching" >&2; exit 143; }
   case $rc in
     0) echo "train-forever.sh: done after $launch launch(es)" >&2; exit 0 ;;
     2|130|143) echo "train-forever.sh: the run exited $rc (bad input or stopped on purpose): not relaunching" >&2; exit $rc ;;

@@ -75,4 +75,10 @@ continue_from two-on-z1 r13
 "$TG" train "${ARGS[@]}" --accum 3 --resume --out r13 > r13.log 2>&1 || { cat r13.log; fail "2 -> 1 (--accum 3) resume"; }
 echo "2 ranks -> 3 ranks vs -> 1 process --accum 3:"; same_run r13 r23
 $PY "$CMP" metrics two-on-z1/metrics.jsonl r23/metrics.jsonl 1 3 0 || fail "2 -> 3 lost the first 3 steps' log"
+# What must not run data parallel, or with a bad flag, says so.
+"${MPI[@]}" -np 2 "$TG" finetune --model one-on --chat none.jsonl --out ft > ft.log 2>&1 && fail "finetune ran under mpirun -np 2"
+grep -q "finetune does not run data parallel" ft.log || { cat ft.log; fail "finetune under mpirun: no message"; }
+[ -e ft ] && fail "finetune under mpirun wrote ft/"
+"$TG" train "${ARGS[@]}" --zero 2 --out bad > bad.log 2>&1; rc=$?
+[ $rc = 2 ] && grep -q -- "--zero must be 0 or 1" bad.log || { cat bad.log; fail "--zero 2: exit $rc"; }
 echo "PASS e2e_dist"

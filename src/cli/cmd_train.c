@@ -178,7 +178,9 @@ int tg_cmd_train(int argc, char **argv) {
     if (tg_dist_rank(dist) != 0) tg_log_quiet = 1;
     if (f.zero && !dist) tg_warn("--zero 1 without mpirun: one process holds the whole optimizer state anyway");
     int status = train_main(&f, dist, argc, argv);
-    if (status != 0 && tg_dist_size(dist) > 1) tg_dist_abort(dist, status);
+    /* An error on one rank would leave the others waiting: end the job. A
+     * stop by signal was agreed by every rank (checkpoint saved): exit. */
+    if (status != 0 && status < 128 && tg_dist_size(dist) > 1) tg_dist_abort(dist, status);
     tg_dist_free(dist);
     return status;
 }
