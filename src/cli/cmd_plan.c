@@ -85,18 +85,19 @@ static void print_detail(const tg_plan_inputs *in, const tg_plan_result *r, cons
                                        : "does not fit (fewer sequences a GPU, or tensor/pipeline parallelism)");
     printf("  checkpoint          %.2f GB, %.1f s to write (ZeRO-1: %.1f s with the gather)\n", gb(r->ckpt_bytes),
            r->ckpt_s, rz->ckpt_s);
-    printf("  failures            %.2f a day (the job's MTBF %.1f h); checkpoint every %.1f min (Young/Daly, %.0f "
+    printf("  failures            %.3g a day (the job's MTBF %.1f h); checkpoint every %.1f min (Young/Daly, %.0f "
            "steps): %.2f%% of the time lost\n",
            r->failures_day, r->job_mtbf_h, r->daly_s / 60, r->daly_s / r->t_step, 100 * r->lost_frac);
     double past = r->tokens_step / r->b_crit_tokens;
     printf("  critical batch      %.3g tokens at loss %.2f; the global batch of %.3g tokens is %.2gx it", r->b_crit_tokens,
            in->loss, r->tokens_step, past);
-    if (past > 1) {
-        double groups = (double)in->gpus / r->dp_useful;
+    if (past > 1 && (double)in->gpus > r->dp_useful)
         printf(": data parallelism stops paying at about %.0f replicas of one sequence; %lld GPUs need groups of "
                "%.0f in tensor/pipeline parallelism",
-               r->dp_useful, (long long)in->gpus, ceil(groups > 1 ? groups : 1));
-    }
+               r->dp_useful, (long long)in->gpus, ceil((double)in->gpus / r->dp_useful));
+    else if (past > 1)
+        printf(": take at most %.1f sequences a GPU (data parallelism alone still suffices up to about %.0f GPUs)",
+               r->dp_useful / (double)in->gpus, r->dp_useful);
     printf("\n");
 }
 
@@ -116,7 +117,7 @@ static int print_table(const plan_flags *f) {
             TG_TRY(fill_inputs(f, sizes[i], counts[j], 0, &a));
             TG_TRY(fill_inputs(f, sizes[i], counts[j], 1, &z));
             if (tg_plan_compute(&a, &r) || tg_plan_compute(&z, &rz)) return TG_ERR_INPUT;
-            printf("%-6s %6lld %9.3g %7.3fs %7.2fGB %7.3fs %7.3fs %5.1f%% %5.1f%% %10.1f %9.1f %8.1f %7.1f %8.2f %5.0fmin "
+            printf("%-6s %6lld %9.3g %7.3fs %7.2fGB %7.3fs %7.3fs %5.1f%% %5.1f%% %10.1f %9.1f %8.1f %7.1f %8.3g %5.0fmin "
                    "%6.2gx\n",
                    sizes[i], (long long)counts[j], r.params, r.t_compute, gb(r.ring_bytes), r.t_comm, r.t_exposed,
                    100 * r.efficiency, 100 * rz.efficiency, gb(r.mem_states + r.mem_acts), gb(rz.mem_states + rz.mem_acts),
@@ -130,7 +131,7 @@ static int print_table(const plan_flags *f) {
 }
 
 int tg_cmd_plan(int argc, char **argv) {
-    plan_flags f = {.gpu = "h100", .net = "ib400", .model = "124m", .gpus = 0, .per_node = 8, .batch = 8, .ctx = 0,
+    plan_flags f = {.gpu = "h200", .net = "ib400", .model = "124m", .gpus = 0, .per_node = 8, .batch = 8, .ctx = 0,
                     .mfu = 0.4, .link_eff = 0.8, .comm_bytes = 4, .disk_gbps = 2, .mtbf_h = 50000, .restart_s = 600,
                     .loss = 0};
     tg_opt opts[] = {
