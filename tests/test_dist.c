@@ -6,7 +6,8 @@
  *    compact per-shard gradient and moment buffers, over several steps;
  *  - a bad range is an error;
  *  - one process (NULL job): rank 0 of 1, batch index j unchanged;
- *  - the launcher detection reads OMPI_COMM_WORLD_SIZE / PMI_SIZE.
+ *  - the launcher detection reads OMPI_COMM_WORLD_SIZE / PMI_SIZE, and
+ *    srun's PMIX_RANK with SLURM_NTASKS.
  * The multi-rank behaviour is tested end to end by tests/e2e_dist.sh.
  */
 #include <math.h>
@@ -115,8 +116,13 @@ static void test_launcher(void) {
     setenv("PMI_SIZE", "3", 1);
     CHECK(tg_dist_launcher_size() == 3, "PMI_SIZE=3 read as %d", tg_dist_launcher_size());
     unsetenv("PMI_SIZE");
+    unsetenv("SLURM_STEP_NUM_TASKS");
+    unsetenv("SLURM_NTASKS");
     setenv("PMIX_RANK", "0", 1);
-    CHECK(tg_dist_launcher_size() == -1, "PMIX_RANK alone not seen as a launcher");
+    CHECK(tg_dist_launcher_size() == -1, "PMIX_RANK alone not seen as a launcher of unknown size");
+    setenv("SLURM_NTASKS", "5", 1);
+    CHECK(tg_dist_launcher_size() == 5, "srun (PMIX_RANK, SLURM_NTASKS=5) read as %d", tg_dist_launcher_size());
+    unsetenv("SLURM_NTASKS");
     unsetenv("PMIX_RANK");
 }
 

@@ -61,7 +61,12 @@ int tg_dist_launcher_size(void) {
     const char *v = getenv("OMPI_COMM_WORLD_SIZE");
     if (!v) v = getenv("PMI_SIZE");
     if (v) return atoi(v) > 0 ? atoi(v) : -1;
-    if (getenv("PMIX_RANK") || getenv("PMI_RANK")) return -1;
+    if (getenv("PMIX_RANK") || getenv("PMI_RANK")) {
+        /* srun with PMIx says the size only through Slurm's variables. */
+        v = getenv("SLURM_STEP_NUM_TASKS");
+        if (!v) v = getenv("SLURM_NTASKS");
+        return v && atoi(v) > 0 ? atoi(v) : -1;
+    }
     return 0;
 }
 
