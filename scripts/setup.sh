@@ -4,7 +4,7 @@
 set -euo pipefail
 want=(build-essential cmake pkg-config clang libopenblas-openmp-dev libdnnl-dev libjansson-dev libsimdjson-dev
       libmicrohttpd-dev libutf8proc-dev libarchive-dev libssl-dev fortunes fortunes-zh
-      libsqlite3-dev)
+      libsqlite3-dev libopenmpi-dev openmpi-bin)
 for a in "$@"; do
   case "$a" in
     --test)

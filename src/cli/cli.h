@@ -61,7 +61,8 @@ const char *tg_cli_dtype_name(tg_dtype d);
     X(index, "build or extend the search index (SQLite FTS5) of a corpus")             \
     X(search, "search the posts of an index: ranked, with snippets")                   \
     X(bench, "benchmarks: bench train, bench generate")                                \
-    X(export, "write a model as GGUF for llama.cpp and Ollama")
+    X(export, "write a model as GGUF for llama.cpp and Ollama")                        \
+    X(plan, "the arithmetic of training on many GPUs: time, network, memory, failures")
 
 /* Run directories, shared by train and finetune (run_dir.c). */
 typedef struct json_t json_t;

@@ -25,6 +25,7 @@
 
 #include "cli.h"
 #include "core/core.h"
+#include "train/dist.h"
 #include "train/sft.h"
 #include "train/trainer.h"
 
@@ -220,6 +221,10 @@ int tg_cmd_finetune(int argc, char **argv) {
         "truthgpt finetune --model DIR --chat data.jsonl --out RUN [--val-chat F] [--steps N] [options]", description,
         opts, argc, argv, pos, 0, &npos);
     if (rc) return rc < 0 ? 0 : rc;
+    /* Data parallel is `train`'s only (src/train/dist.c): N copies here would
+     * each fine-tune alone into the same --out. */
+    if (tg_dist_launcher_size() > 1 || tg_dist_launcher_size() < 0)
+        return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "finetune does not run data parallel: launch it without mpirun/srun"));
     if (!f.out && !f.eval_only) {
         fprintf(stderr, "truthgpt: finetune: --out RUN is required\n");
         return 2;

@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "core/core.h"
 #include "model/checkpoint_verify.h"
+#include "train/dist.h"
 #include "train/loader.h"
 #include "train/trainer.h"
 
@@ -28,6 +29,8 @@ typedef struct {
     tg_cli_train_common c; /* options shared with finetune */
     const char *preset, *data, *val_data, *init, *out, *shuffle, *doc_attention;
     int layers, heads, dim, ctx, eval_batches, threads, resume;
+    int zero;           /* --zero 1: AdamW state sharded across MPI ranks */
+    double dist_timeout; /* --dist-timeout S */
 } train_flags;
 
 static json_t *shard_list(const tg_token_stream *ts) {
@@ -104,13 +107,16 @@ static char *find_tokenizer(const char *data) {
     return NULL;
 }
 
+static int train_main(train_flags *fp, tg_dist *dist, int argc, char **argv);
+
 int tg_cmd_train(int argc, char **argv) {
     /* First, before any thread exists: every thread then blocks the signals. */
     if (tg_trainer_install_signals() != TG_OK) return tg_cli_fail(TG_ERR_RUNTIME);
     /* Every training default comes from tg_train_default_params, which
      * --help then prints. */
     tg_train_params d = tg_train_default_params(TG_TRAIN_PRETRAIN);
-    train_flags f = {.preset = "tiny", .shuffle = "on", .doc_attention = "off", .eval_batches = d.eval_batches};
+    train_flags f = {.preset = "tiny", .shuffle = "on", .doc_attention = "off", .eval_batches = d.eval_batches,
+                     .dist_timeout = 30.0};
     tg_cli_train_common_defaults(&f.c, &d);
     char presets[128] = "";
     for (const char *const *p = tg_config_preset_names(); *p; p++)
@@ -139,6 +145,9 @@ int tg_cmd_train(int argc, char **argv) {
         {"eval-batches", TG_OPT_INT, &f.eval_batches, "N", "validation micro-batches per evaluation"},
         {"resume", TG_OPT_FLAG, &f.resume, NULL, "continue RUN from its newest checkpoint (bitwise)"},
         {"threads", TG_OPT_INT, &f.threads, "N", "threads (0: all cores)"},
+        {"zero", TG_OPT_INT, &f.zero, "0|1", "under mpirun: 1 shards AdamW's state across the ranks (ZeRO-1)"},
+        {"dist-timeout", TG_OPT_DOUBLE, &f.dist_timeout, "S",
+         "under mpirun: a rank silent this long in a collective ends the job (docs/distributed.md)"},
         {0},
     };
     char *pos[1];
@@ -156,6 +165,35 @@ int tg_cmd_train(int argc, char **argv) {
         fprintf(stderr, "truthgpt: train: --out RUN is required\n");
         return 2;
     }
+    if (f.zero != 0 && f.zero != 1) {
+        fprintf(stderr, "truthgpt: train: --zero must be 0 or 1 (got %d)\n", f.zero);
+        return 2;
+    }
+    if (!(f.dist_timeout > 0)) {
+        fprintf(stderr, "truthgpt: train: --dist-timeout must be positive seconds\n");
+        return 2;
+    }
+    /* Under mpirun/srun: one rank of a data-parallel job (rank 0 alone
+     * writes and logs); an error on any rank then ends the whole job. */
+    tg_dist *dist = NULL;
+    tg_dist_params dp = tg_dist_default_params();
+    dp.zero = f.zero;
+    dp.timeout_s = f.dist_timeout;
+    if (tg_dist_init(&dist, &dp) != TG_OK) return tg_cli_fail(TG_ERR_INPUT);
+    if (tg_dist_rank(dist) != 0) tg_log_quiet = 1;
+    if (f.zero && !dist) tg_warn("--zero 1 without mpirun: one process holds the whole optimizer state anyway");
+    int status = train_main(&f, dist, argc, argv);
+    /* An error on one rank would leave the others waiting: end the job. A
+     * stop by signal was agreed by every rank (checkpoint saved): exit. */
+    if (status != 0 && status < 128 && tg_dist_size(dist) > 1) tg_dist_abort(dist, status);
+    tg_dist_free(dist);
+    return status;
+}
+
+/* The rest of `train` after the flags, for one rank (or the one process). */
+static int train_main(train_flags *fp, tg_dist *dist, int argc, char **argv) {
+    train_flags f = *fp;
+    int rc = TG_OK;
 
     /* Resume: find the newest checkpoint first, since it supplies defaults. */
     char ckpt[4096] = "";
@@ -163,7 +201,8 @@ int tg_cmd_train(int argc, char **argv) {
     int resuming = 0;
     /* What a kill left in the run (checkpoint-N.tmp, loss.svg.tmp.PID; a
      * checkpoint-N.old that is the only copy of its step is put back). */
-    if (f.resume) tg_run_remove_stale(f.out);
+    if (f.resume && tg_dist_rank(dist) == 0) tg_run_remove_stale(f.out);
+    if (tg_dist_barrier(dist, "the start") != TG_OK) return tg_cli_fail(TG_ERR_RUNTIME);
     int found = tg_cli_run_checkpoint(f.out, ckpt, sizeof ckpt);
     if (found < 0) return tg_cli_fail(TG_ERR_INPUT);
     if (f.resume) {
@@ -227,6 +266,7 @@ int tg_cmd_train(int argc, char **argv) {
     if (rc == TG_OK)
         rc = tg_loader_open(&train, f.data, tg_shards_with_prefix(f.data, "train") ? "train" : NULL, f.c.batch, T, f.c.accum,
                             shuffle, (uint64_t)f.c.seed);
+    train.ranks = tg_dist_size(dist);
     if (rc == TG_OK) {
         if (f.val_data) {
             rc = tg_loader_open(&val, f.val_data, tg_shards_with_prefix(f.val_data, "val") ? "val" : NULL, f.c.batch, T, 1, 0, 0);
@@ -263,7 +303,7 @@ int tg_cmd_train(int argc, char **argv) {
             if (rc == TG_OK) rc = tg_model_init_weights(m, (uint64_t)f.c.seed);
         }
     }
-    if (rc == TG_OK) rc = tg_cli_check_out_dir(f.out);
+    if (rc == TG_OK && tg_dist_rank(dist) == 0) rc = tg_cli_check_out_dir(f.out);
 
     tg_trainer_opts o = tg_trainer_default_opts();
     if (rc == TG_OK) {
@@ -279,6 +319,7 @@ int tg_cmd_train(int argc, char **argv) {
         json_object_set_new(h, "doc_attention", json_string(f.doc_attention));
         json_object_set_new(h, "preset", json_string(f.preset));
         if (f.init) json_object_set_new(h, "init", json_string(f.init));
+        json_object_set_new(h, "zero", json_integer(f.zero));
         hparams = json_dumps(h, JSON_COMPACT);
         json_decref(h);
 
@@ -293,6 +334,7 @@ int tg_cmd_train(int argc, char **argv) {
         o.batch_ctx = &train;
         o.next_val = have_val ? tg_loader_next : NULL;
         o.val_ctx = have_val ? &val : NULL;
+        o.dist = dist;
         /* MFU needs the GEMM peak (a short measurement): only worth it
          * when someone watches the progress line. */
         o.peak_flops = isatty(2) ? tg_gemm_peak_gflops(o.dtype) * 1e9 : 0;
@@ -350,10 +392,19 @@ int tg_cmd_train(int argc, char **argv) {
     }
     int interrupted = 0;
     if (rc == TG_OK) {
+        if (dist)
+            tg_info("data parallel: %d ranks (%s), global batch %d x %d micro-batches of %d x %d%s", tg_dist_size(dist),
+                    tg_dist_host(dist, 0), tg_dist_size(dist), o.accum, o.B, o.T, f.zero ? ", ZeRO-1" : "");
+        double t0 = tg_now();
         rc = tg_trainer_run(m, &o, resuming ? &res : NULL, &interrupted);
+        double t = tg_now() - t0;
+        if (dist && rc == TG_OK && t > 0)
+            tg_info("rank 0 waited %.2f s of %.2f s on collectives (%.1f%%)", tg_dist_wait_seconds(dist), t,
+                    100 * tg_dist_wait_seconds(dist) / t);
     }
     int status = rc == TG_OK ? 0 : tg_cli_fail(rc);
     if (rc == TG_OK && interrupted) status = 128 + interrupted;
+    tg_dist_detach(dist); /* before the model goes */
     if (m) tg_model_free(m);
     if (have_val) tg_loader_close(&val);
     if (train.tokens) tg_loader_close(&train);

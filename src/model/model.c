@@ -590,6 +590,17 @@ float tg_clip_grad_norm(tg_model *m, float clip) {
 int tg_adamw_update(tg_model *m, int t, float lr, const tg_optim_params *p) {
     if (!m->grad_mem) return tg_error_set(TG_ERR_RUNTIME, "tg_adamw_update before tg_model_alloc_train");
     TG_TRY(alloc_moments(m));
+    return tg_adamw_update_range(m, t, lr, p, 0, m->n_params, m->grad_mem, m->m1, m->v2);
+}
+
+/* AdamW over the flat parameter range [lo, hi) only, with that range's
+ * gradients and moments in separate compact buffers (device memory of
+ * hi - lo floats each): the update of one rank's shard under ZeRO-1
+ * (src/train/dist.c). The arithmetic per element is tg_adamw_update's, so
+ * the shards of all ranks together make exactly the unsharded update. */
+int tg_adamw_update_range(tg_model *m, int t, float lr, const tg_optim_params *p, size_t lo, size_t hi,
+                          const float *g, float *m1, float *v2) {
+    if (lo > hi || hi > m->n_params) return tg_error_set(TG_ERR_RUNTIME, "tg_adamw_update_range: bad range");
     tg_backend *be = m->be;
     size_t sizes[TG_NUM_PARAM_TENSORS];
     tg_param_sizes(&m->cfg, sizes);
@@ -599,10 +610,12 @@ int tg_adamw_update(tg_model *m, int t, float lr, const tg_optim_params *p) {
     float step_size = (float)(lr / bc1);
     size_t off = 0;
     for (int k = 0; k < TG_NUM_PARAM_TENSORS; k++) {
-        float decay = tg_param_decays(k) ? 1.0f - lr * p->weight_decay : 1.0f;
-        be->adamw_update(be, m->param_mem + off, m->grad_mem + off, m->m1 + off, m->v2 + off, sizes[k], decay,
-                         step_size, p->beta1, p->beta2, bc2_sqrt, p->eps);
+        size_t a = off > lo ? off : lo, b = off + sizes[k] < hi ? off + sizes[k] : hi;
         off += sizes[k];
+        if (a >= b) continue;
+        float decay = tg_param_decays(k) ? 1.0f - lr * p->weight_decay : 1.0f;
+        be->adamw_update(be, m->param_mem + a, g + (a - lo), m1 + (a - lo), v2 + (a - lo), b - a, decay, step_size,
+                         p->beta1, p->beta2, bc2_sqrt, p->eps);
     }
     return TG_OK;
 }

@@ -30,6 +30,12 @@ float *tg_model_grad_device(tg_model *m);
 typedef void (*tg_grad_ready_fn)(void *user, int layer);
 void tg_model_set_grad_ready(tg_model *m, tg_grad_ready_fn fn, void *user);
 
+/* AdamW (as tg_adamw_update) over the flat parameter range [lo, hi) only;
+ * g, m1, v2 are that range's gradients and moments, hi - lo floats each in
+ * the backend's memory. For ZeRO-1, where each rank owns a shard. */
+int tg_adamw_update_range(tg_model *m, int t, float lr, const tg_optim_params *p, size_t lo, size_t hi,
+                          const float *g, float *m1, float *v2);
+
 /* The weight matrices of a model as backend handles: training handles read
  * the parameters at every call; inference handles are the backend's own
  * snapshot (packed, bf16, ...) taken at init — prepare a new set after the

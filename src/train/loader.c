@@ -108,7 +108,7 @@ int64_t tg_loader_window_start(const tg_loader *l, int64_t k) {
 int tg_loader_next(void *ctx, int64_t k, tg_batch *out) {
     tg_loader *l = ctx;
     int64_t bt = (int64_t)l->B * l->T;
-    int slot = (int)(k % l->slots);
+    int slot = (int)((k / (l->ranks > 1 ? l->ranks : 1)) % l->slots);
     int32_t *tok = l->tokens + (size_t)slot * (size_t)(bt + 1);
     int32_t *in = l->inputs + (size_t)slot * (size_t)bt, *tg = l->targets + (size_t)slot * (size_t)bt;
     tg_token_stream_read(&l->ts, tg_loader_window_start(l, k), tok, bt + 1);

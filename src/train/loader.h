@@ -29,11 +29,13 @@ typedef struct {
     int32_t *inputs;      /* (slots, B, T) */
     int32_t *targets;     /* (slots, B, T) */
     int32_t *segments;    /* (slots, B, T) with --doc-attention, else NULL */
+    int ranks;            /* R of a data-parallel job (set after open; 0 or 1: one process) */
 } tg_loader;
 
 /* Opens path (a directory's prefix-*.tok, or all *.tok, or one file) for
  * micro-batches of (B, T). slots = how many batches stay valid at once (the
- * trainer's accumulation steps A: batch k lives in slot k % A). */
+ * trainer's accumulation steps A: batch k lives in slot (k / R) % A, R the
+ * ranks, since k = (step*A + a)*R + r). */
 int tg_loader_open(tg_loader *l, const char *path, const char *prefix, int B, int T, int slots, int shuffle,
                    uint64_t seed);
 void tg_loader_close(tg_loader *l);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "train/dist.h"
 #include "train/svg.h"
 
 static _Atomic int g_stop_signal = 0;
@@ -107,9 +108,11 @@ typedef struct {
     char *metrics_path, *svg_path;
     FILE *metrics;
     double flops_per_token, peak_flops;
+    bool writer; /* rank 0 of a data-parallel job (or the one process): logs, metrics, checkpoints */
 } run_state;
 
 static int metrics_write(run_state *r, const char *line) {
+    if (!r->writer) return TG_OK;
     if (fputs(line, r->metrics) == EOF || fputc('\n', r->metrics) == EOF || fflush(r->metrics) != 0)
         return tg_error_set(TG_ERR_RUNTIME, "%s: write failed: %s", r->metrics_path, strerror(errno));
     return TG_OK;
@@ -192,6 +195,7 @@ static json_t *hparams_json(const tg_trainer_opts *o) {
     json_object_set_new(h, "eval_batches", json_integer(o->eval_batches));
     json_object_set_new(h, "save_every", json_integer(o->save_every));
     json_object_set_new(h, "threads", json_integer(tg_num_threads()));
+    json_object_set_new(h, "ranks", json_integer(tg_dist_size(o->dist)));
     return h;
 }
 
@@ -201,7 +205,7 @@ static char *trainer_state_text(run_state *r) {
     json_object_set_new(s, "tokens", json_integer(r->tokens));
     /* Micro-batch index the next step starts at (k = s*A + a,
      * docs/architecture.md "Training contract"). */
-    json_object_set_new(s, "data_position", json_integer(r->step * r->o->accum));
+    json_object_set_new(s, "data_position", json_integer(r->step * r->o->accum * tg_dist_size(r->o->dist)));
     json_t *rng = json_array();
     for (int i = 0; i < 4; i++) {
         char hex[24];
@@ -240,7 +244,8 @@ static int save_checkpoint(run_state *r) {
 static int evaluate(run_state *r, double *val_loss) {
     const tg_trainer_opts *o = r->o;
     double sum = 0, cnt = 0;
-    for (int v = 0; v < o->eval_batches; v++) {
+    /* Data parallel: rank r takes batches r, r+R, ... and the sums are summed. */
+    for (int v = tg_dist_rank(o->dist); v < o->eval_batches; v += tg_dist_size(o->dist)) {
         tg_batch b;
         TG_TRY(o->next_val(o->val_ctx, v, &b));
         double ls = 0, c = 0;
@@ -248,6 +253,10 @@ static int evaluate(run_state *r, double *val_loss) {
         sum += ls;
         cnt += c;
     }
+    double sc[2] = {sum, cnt};
+    TG_TRY(tg_dist_sum(o->dist, sc, 2, "the validation loss"));
+    sum = sc[0];
+    cnt = sc[1];
     *val_loss = cnt > 0 ? sum / cnt : NAN;
     return TG_OK;
 }
@@ -262,6 +271,7 @@ static int do_eval(run_state *r) {
     TG_TRY(metrics_write(r, line));
     TG_TRY(add_val_point(r, (double)r->tokens, vl));
     tg_info("step %lld: val loss %.4f (ppl %.2f)", (long long)r->step, vl, exp(vl));
+    if (!r->writer) return TG_OK;
     return tg_svg_write_loss(r->svg_path, r->train, r->n_train, r->val, r->n_val, r->o->out_dir);
 }
 
@@ -284,6 +294,7 @@ int tg_trainer_run(tg_model *m, const tg_trainer_opts *o, const tg_trainer_resum
     r.o = o;
     r.m = m;
     r.last_loss = r.last_val = NAN;
+    r.writer = tg_dist_rank(o->dist) == 0;
     TG_TRY(tg_model_alloc_train(m, o->B, o->T, o->dtype));
     tg_optim_params opt = o->opt;
     opt.total_steps = (int)o->steps;
@@ -298,21 +309,22 @@ int tg_trainer_run(tg_model *m, const tg_trainer_opts *o, const tg_trainer_resum
         r.step = resume->step;
         r.tokens = resume->tokens;
         memcpy(r.rng, resume->rng, sizeof r.rng);
-        rc = metrics_restore(&r); /* the moments are in the model (tg_trainer_resume_state) */
+        if (r.writer) rc = metrics_restore(&r); /* the moments are in the model (tg_trainer_resume_state) */
     } else if (rc == TG_OK) {
         tg_rng g;
         tg_rng_seed(&g, o->seed);
         memcpy(r.rng, g.s, sizeof r.rng);
         rc = tg_model_optim_reset(m); /* a fresh run starts from zero moments */
         /* A fresh run starts a fresh log. */
-        if (rc == TG_OK) rc = tg_write_file_atomic(r.metrics_path, "", 0);
+        if (rc == TG_OK && r.writer) rc = tg_write_file_atomic(r.metrics_path, "", 0);
     }
-    if (rc == TG_OK && o->manifest_json) {
+    if (rc == TG_OK && o->manifest_json && r.writer) {
         char *mp = tg_path_join(o->out_dir, "manifest.json");
         rc = tg_write_file_atomic(mp, o->manifest_json, strlen(o->manifest_json));
         free(mp);
     }
-    if (rc == TG_OK) {
+    if (rc == TG_OK) rc = tg_dist_attach(o->dist, m, o->accum);
+    if (rc == TG_OK && r.writer) {
         r.metrics = fopen(r.metrics_path, "a");
         if (!r.metrics) rc = tg_error_set(TG_ERR_INPUT, "%s: cannot write: %s", r.metrics_path, strerror(errno));
     }
@@ -331,33 +343,51 @@ int tg_trainer_run(tg_model *m, const tg_trainer_opts *o, const tg_trainer_resum
         double t0 = tg_now();
         double total = 0;
         for (int a = 0; a < o->accum && rc == TG_OK; a++) {
-            rc = o->next_batch(o->batch_ctx, s * o->accum + a, &batches[a]);
+            rc = o->next_batch(o->batch_ctx, tg_dist_batch_index(o->dist, s * o->accum + a), &batches[a]);
             if (rc == TG_OK && (batches[a].B > o->B || batches[a].T > o->T || !batches[a].targets))
                 rc = tg_error_set(TG_ERR_RUNTIME, "batch source gave a (%d, %d) batch without targets or over (%d, %d)",
                                   batches[a].B, batches[a].T, o->B, o->T);
             if (rc == TG_OK) total += batch_count(&batches[a]);
         }
+        /* Data parallel: the count of the global batch (all ranks). */
+        if (rc == TG_OK) rc = tg_dist_sum(o->dist, &total, 1, "the token count");
         if (rc != TG_OK) break;
         /* No counted token in the whole step (possible in fine-tuning):
          * zero gradient, so only weight decay moves the weights. */
         float scale = total > 0 ? (float)(1.0 / total) : 0.0f;
         double loss_sum = 0;
         tg_model_zero_grad(m);
+        tg_dist_step_begin(o->dist, s);
         for (int a = 0; a < o->accum && rc == TG_OK; a++) {
             double ls = 0, c = 0;
             rc = tg_model_forward(m, &batches[a], &ls, &c);
             if (rc == TG_OK) rc = tg_model_backward(m, scale);
             loss_sum += ls;
         }
+        int64_t step_tokens = 0;
+        for (int a = 0; a < o->accum; a++) step_tokens += (int64_t)batches[a].B * batches[a].T;
+        /* Data parallel: the gradients are being summed since the backward
+         * began (dist.c); the loss, tokens and a stop request too. */
+        double stop_sig = atomic_load(&g_stop_signal);
+        if (rc == TG_OK && o->dist) {
+            double v[2] = {loss_sum, (double)step_tokens};
+            rc = tg_dist_grads_wait(o->dist);
+            if (rc == TG_OK) rc = tg_dist_sum(o->dist, v, 2, "the loss");
+            if (rc == TG_OK) rc = tg_dist_max(o->dist, &stop_sig, 1, "the stop flag");
+            loss_sum = v[0];
+            step_tokens = (int64_t)v[1];
+        }
         if (rc != TG_OK) break;
-        float norm = tg_clip_grad_norm(m, opt.grad_clip);
+        float norm = 0;
         float lr = tg_lr_at(&opt, (int)s);
-        rc = tg_adamw_update(m, (int)(s + 1), lr, &opt);
+        if (o->dist) rc = tg_dist_update(o->dist, (int)(s + 1), lr, &opt, &norm);
+        else {
+            norm = tg_clip_grad_norm(m, opt.grad_clip);
+            rc = tg_adamw_update(m, (int)(s + 1), lr, &opt);
+        }
         if (rc != TG_OK) break;
         double dt = tg_now() - t0;
         double loss = total > 0 ? loss_sum / total : NAN;
-        int64_t step_tokens = 0;
-        for (int a = 0; a < o->accum; a++) step_tokens += (int64_t)batches[a].B * batches[a].T;
         r.step = s + 1;
         r.tokens += step_tokens;
         if (total > 0 && !isfinite(loss)) {
@@ -385,8 +415,13 @@ int tg_trainer_run(tg_model *m, const tg_trainer_opts *o, const tg_trainer_resum
         if (o->next_val && o->eval_batches > 0 && ((o->eval_every > 0 && r.step % o->eval_every == 0) || last))
             rc = do_eval(&r);
         if (rc != TG_OK) break;
-        int stop = atomic_load(&g_stop_signal) != 0;
-        if (last || stop || (o->save_every > 0 && r.step % o->save_every == 0)) rc = save_checkpoint(&r);
+        int stop = o->dist ? stop_sig != 0 : atomic_load(&g_stop_signal) != 0;
+        if (last || stop || (o->save_every > 0 && r.step % o->save_every == 0)) {
+            /* Every rank takes part (ZeRO-1 gathers the moments); rank 0 writes. */
+            rc = tg_dist_gather_optim(o->dist);
+            if (rc == TG_OK && r.writer) rc = save_checkpoint(&r);
+            rc = tg_dist_agree(o->dist, rc, true);
+        }
         if (rc != TG_OK) break;
 
         char extra[256];
@@ -399,7 +434,7 @@ int tg_trainer_run(tg_model *m, const tg_trainer_opts *o, const tg_trainer_resum
         if (last) tg_progress_finish(&prog, (double)(r.step - start), extra);
         else tg_progress_update(&prog, (double)(r.step - start), extra);
         if (stop) {
-            *interrupted = atomic_load(&g_stop_signal);
+            *interrupted = atomic_load(&g_stop_signal) ? atomic_load(&g_stop_signal) : (int)stop_sig;
             if (!tg_log_quiet) fprintf(stderr, "\n");
             tg_info("stopped by signal %d at step %lld; checkpoint saved, continue with --resume", *interrupted,
                     (long long)r.step);

@@ -53,6 +53,7 @@ typedef struct tg_trainer_opts {
     tg_next_batch_fn next_val;  /* NULL: no evaluation */
     void *val_ctx;
     double peak_flops;          /* for MFU in the progress line; 0: measured at start */
+    struct tg_dist *dist;       /* data parallel over MPI (train/dist.h): rank 0 alone writes; NULL: one process */
 } tg_trainer_opts;
 
 tg_trainer_opts tg_trainer_default_opts(void);
