@@ -434,11 +434,41 @@ static void test_loss_optim(void) {
     for (size_t i = 0; i < sizeof hb / sizeof hb[0]; i++) free(hb[i]);
 }
 
+/* Device names: what --device accepts, and the reason when a device is
+ * missing (no GPU or driver here; no CUDA in the build). */
+static void test_device_names(void) {
+    CHECK(tg_backend_new(&be, "no-such-backend") == TG_ERR_INPUT);
+    CHECK(tg_set_default_device("gpu") == TG_ERR_INPUT && !strcmp(tg_default_device(), "cpu"));
+    CHECK(tg_set_default_device("cuda:x") == TG_ERR_INPUT && tg_set_default_device("cuda:") == TG_ERR_INPUT);
+    CHECK(tg_set_default_device("cpu") == TG_OK && !strcmp(tg_default_device(), "cpu"));
+    int rc = tg_set_default_device("cuda:0");
+#ifdef TG_HAVE_CUDA
+    /* with a GPU this succeeds; without one the runtime's reason is named */
+    CHECK(rc == TG_OK || (rc == TG_ERR_INPUT && strstr(tg_error_message(), "no CUDA device: ")));
+    CHECK(tg_set_default_device("cuda:4096") == TG_ERR_INPUT && strstr(tg_error_message(), "no CUDA device"));
+#else
+    CHECK(rc == TG_ERR_INPUT && strstr(tg_error_message(), "this build has no CUDA"));
+#endif
+    printf("  %-44s %s\n", "device names (cuda:0 here)", rc == TG_OK ? "present" : tg_error_message());
+    CHECK(tg_set_default_device("cpu") == TG_OK);
+}
+
 int main(void) {
     tg_rng_seed(&rng, 2024);
-    const char *backends[] = {"cpu"};
+    /* every backend this build has; CUDA is skipped, with the reason, on a
+     * machine without a GPU (the CPU backend is then the only one tested) */
+    const char *backends[] = {"cpu",
+#ifdef TG_HAVE_CUDA
+                              "cuda"
+#endif
+    };
     for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
-        CHECK(tg_backend_new(&be, backends[i]) == TG_OK);
+        int rc = tg_backend_new(&be, backends[i]);
+        if (rc != TG_OK && strcmp(backends[i], "cpu") && strstr(tg_error_message(), "no CUDA device")) {
+            printf("backend %s: SKIPPED (%s)\n", backends[i], tg_error_message());
+            continue;
+        }
+        CHECK(rc == TG_OK);
         if (!be) continue;
         printf("backend %s (kernels: %s)\n", be->name, be->variant);
         test_memory();
@@ -446,8 +476,9 @@ int main(void) {
         test_matmul();
         test_attention();
         test_loss_optim();
+        CHECK(tg_backend_status(be) == TG_OK); /* no op recorded an error */
         tg_backend_free(be);
     }
-    CHECK(tg_backend_new(&be, "no-such-backend") == TG_ERR_INPUT);
+    test_device_names();
     return test_summary("test_backend");
 }
