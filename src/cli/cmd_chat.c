@@ -76,6 +76,7 @@ int tg_cmd_chat(int argc, char **argv) {
     float temperature = 0.7f, top_p = 0.95f;
     int max_tokens = 256, threads = 0;
     int64_t seed = 0;
+    const char *device = "cpu";
     tg_opt opts[] = {
         {"model", TG_OPT_STR, &model_path, "PATH", "checkpoint directory, or run directory (its newest checkpoint)"},
         {"system", TG_OPT_STR, &system, "TEXT", "system message at the start of the conversation"},
@@ -85,6 +86,7 @@ int tg_cmd_chat(int argc, char **argv) {
         {"seed", TG_OPT_I64, &seed, "S", "random seed (0: from the clock)"},
         {"dtype", TG_OPT_STR, &dtype_s, "fp32|bf16", "weight precision for generation"},
         {"threads", TG_OPT_INT, &threads, "N", "threads (0: all cores)"},
+        TG_OPT_DEVICE(device),
         {0},
     };
     char *pos[1];
@@ -95,6 +97,7 @@ int tg_cmd_chat(int argc, char **argv) {
                            "With stdin not a terminal, each line is one message and each reply one line.",
                            opts, argc, argv, pos, 0, &npos);
     if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = tg_cli_device(device)) != 0) return rc;
     if (!model_path) {
         fprintf(stderr, "truthgpt: chat: --model PATH is required\n");
         return 2;

@@ -15,6 +15,7 @@
 int tg_cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *doc_attention = "off";
     int batches = 20, batch = 8, ctx = 0, json = 0, threads = 0;
+    const char *device = "cpu";
     tg_opt opts[] = {
         {"model", TG_OPT_STR, &model, "PATH", "checkpoint directory, or run directory (its newest checkpoint)"},
         {"data", TG_OPT_STR, &data, "DIR|FILE", "token shards: DIR's val-*.tok if any, else all its *.tok; or one file"},
@@ -25,6 +26,7 @@ int tg_cmd_eval(int argc, char **argv) {
          "attention inside each document, as `train --doc-attention on`"},
         {"json", TG_OPT_FLAG, &json, NULL, "print {\"loss\", \"ppl\", \"tokens\"} as JSON"},
         {"threads", TG_OPT_INT, &threads, "N", "threads (0: all cores)"},
+        TG_OPT_DEVICE(device),
         {0},
     };
     char *pos[1];
@@ -34,6 +36,7 @@ int tg_cmd_eval(int argc, char **argv) {
                            "sequential micro-batches.",
                            opts, argc, argv, pos, 0, &npos);
     if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = tg_cli_device(device)) != 0) return rc;
     if (!model || !data) {
         fprintf(stderr, "truthgpt: eval: --model PATH and --data DIR|FILE are required\n");
         return 2;

@@ -182,6 +182,7 @@ int tg_cmd_finetune(int argc, char **argv) {
         .c.save_every = 0, .c.seed = 1337, .c.lr = 1e-4f, .c.min_lr_frac = 0.1f, .c.weight_decay = 0.1f, .c.grad_clip = 1.0f,
         .epochs = 1,
     };
+    const char *device = "cpu";
     tg_opt opts[] = {
         {"model", TG_OPT_STR, &f.model, "DIR", "the model to fine-tune: a checkpoint or run directory"},
         {"chat", TG_OPT_STR, &f.chat, "FILE", "training conversations, OpenAI chat JSONL ({\"messages\": [...]} a line)"},
@@ -202,6 +203,7 @@ int tg_cmd_finetune(int argc, char **argv) {
         {"eval-only", TG_OPT_FLAG, &f.eval_only, NULL, "no training: only --eval-exact on --model with --val-chat"},
         {"resume", TG_OPT_FLAG, &f.resume, NULL, "continue RUN from its newest checkpoint (bitwise)"},
         {"threads", TG_OPT_INT, &f.threads, "N", "threads (0: all cores)"},
+        TG_OPT_DEVICE(device),
         {0},
     };
     char *pos[1];
@@ -214,6 +216,7 @@ int tg_cmd_finetune(int argc, char **argv) {
         "that lack them. Same checkpoints, progress, Ctrl-C and --resume as `train`.",
         opts, argc, argv, pos, 0, &npos);
     if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = tg_cli_device(device)) != 0) return rc;
     if (!f.out && !f.eval_only) {
         fprintf(stderr, "truthgpt: finetune: --out RUN is required\n");
         return 2;

@@ -117,6 +117,7 @@ int tg_cmd_train(int argc, char **argv) {
         snprintf(presets + strlen(presets), sizeof presets - strlen(presets), "%s%s", p == tg_config_preset_names() ? "" : ", ", *p);
     char preset_help[192];
     snprintf(preset_help, sizeof preset_help, "model size: %s", presets);
+    const char *device = "cpu";
     tg_opt opts[] = {
         {"preset", TG_OPT_STR, &f.preset, "NAME", preset_help},
         {"layers", TG_OPT_INT, &f.layers, "L", "override the preset's layers (0: preset)"},
@@ -139,6 +140,7 @@ int tg_cmd_train(int argc, char **argv) {
         {"eval-batches", TG_OPT_INT, &f.eval_batches, "N", "validation micro-batches per evaluation"},
         {"resume", TG_OPT_FLAG, &f.resume, NULL, "continue RUN from its newest checkpoint (bitwise)"},
         {"threads", TG_OPT_INT, &f.threads, "N", "threads (0: all cores)"},
+        TG_OPT_DEVICE(device),
         {0},
     };
     char *pos[1];
@@ -148,6 +150,7 @@ int tg_cmd_train(int argc, char **argv) {
                            "(RUN/checkpoint-STEP); Ctrl-C saves one and stops; --resume continues bitwise.",
                            opts, argc, argv, pos, 0, &npos);
     if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = tg_cli_device(device)) != 0) return rc;
     if (!f.out) {
         fprintf(stderr, "truthgpt: train: --out RUN is required\n");
         return 2;

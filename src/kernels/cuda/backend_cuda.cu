@@ -31,7 +31,15 @@
 #include "kernels/cuda/backend_cuda.h"
 #include "kernels/cuda/cuda_internal.h"
 
-static cuda_state *st(tg_backend *be) { return (cuda_state *)be->impl; }
+/* The state, with its device made current for the calling thread: the
+ * runtime's current device is per thread, and a server's scheduler thread
+ * is not the one that created the backend (cudaSetDevice to the current
+ * device is a thread-local check). */
+static cuda_state *st(tg_backend *be) {
+    cuda_state *s = (cuda_state *)be->impl;
+    if (!s->err) CU_OK(s, cudaSetDevice(s->device));
+    return s;
+}
 
 bool tg_cuda_fail(cuda_state *s, const char *file, int line, const char *call, const char *why) {
     if (!s->err) {
