@@ -143,9 +143,9 @@ static int cu_reserve(tg_backend *be, size_t max_rows, int max_width, int max_t)
     bool ok = grow_bf16(s) &&
               grow(s, (void **)&s->attd, &s->attd_n, s->max_rows * heads, sizeof(float), "attention scratch") &&
               grow(s, (void **)&s->dred, &s->dred_n, 2 * s->max_rows, sizeof(double), "loss scratch") &&
-              grow(s, (void **)&s->rows_i, &s->rows_n, 2 * s->max_rows, sizeof(int32_t), "step rows") &&
+              grow(s, (void **)&s->rows_i, &s->rows_cap, 2 * s->max_rows, sizeof(int32_t), "step rows") &&
               cu_attention_reserve(s, s->max_t);
-    if (ok) s->rows_n = s->max_rows; /* rows_i holds pos then slot, max_rows each */
+    s->rows_n = s->rows_cap / 2; /* rows_i holds pos, then slot */
     return ok ? TG_OK : TG_ERR_RUNTIME;
 }
 

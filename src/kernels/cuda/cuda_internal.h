@@ -58,8 +58,8 @@ typedef struct {
     size_t dred_n;
     double *red;               /* reduction results on the device (a few doubles) */
     double *red_host;          /* pinned host copy of red */
-    int32_t *rows_i;           /* a decode step's pos and slot arrays on the device (2 x max_rows) */
-    size_t rows_n;
+    int32_t *rows_i;           /* a decode step's pos and slot arrays on the device (2 x rows_n) */
+    size_t rows_cap, rows_n;
 } cuda_state;
 
 #define TG_CU_COL_CHUNKS 64    /* row chunks of the deterministic column sums */
