@@ -172,16 +172,24 @@ void cu_attention_backward(cuda_state *s, float *dqkv, const float *dout, const 
 
 /* ------------------------------------------------------------ KV cache
  * Cache layout (S, L, NH, max_ctx, HS). The step's pos and slot arrays are
- * host memory (tg_step_rows); they are copied to the device (rows_i) by each
- * op, on the stream, before its kernel: a few hundred bytes. */
+ * host memory (tg_step_rows); they are copied to the device (rows_i), on
+ * the stream, once a step: by kv_store of layer 0 (a step starts there), and
+ * again only when an op is handed another tg_step_rows than the last one.
+ * The model passes the same rows to every layer of a step. */
 
-static bool rows_to_device(cuda_state *s, const tg_step_rows *rows, int32_t **pos, int32_t **slot) {
+static bool rows_to_device(cuda_state *s, const tg_step_rows *rows, bool new_step, int32_t **pos, int32_t **slot) {
     if (!NEED(s, (size_t)rows->n <= s->rows_n, "kv_store / attention_kv")) return false;
     *pos = s->rows_i;
     *slot = s->rows_i + s->rows_n;
+    if (!new_step && rows == s->rows_last && rows->n == s->rows_last_n) return true;
     size_t b = (size_t)rows->n * sizeof(int32_t);
-    return CU_OK(s, cudaMemcpyAsync(*pos, rows->pos, b, cudaMemcpyHostToDevice, s->stream)) &&
-           CU_OK(s, cudaMemcpyAsync(*slot, rows->slot, b, cudaMemcpyHostToDevice, s->stream));
+    s->rows_last = NULL;
+    if (!CU_OK(s, cudaMemcpyAsync(*pos, rows->pos, b, cudaMemcpyHostToDevice, s->stream)) ||
+        !CU_OK(s, cudaMemcpyAsync(*slot, rows->slot, b, cudaMemcpyHostToDevice, s->stream)))
+        return false;
+    s->rows_last = rows;
+    s->rows_last_n = rows->n;
+    return true;
 }
 
 __device__ size_t kv_index(int slot, int l, int h, int p, int L, int NH, int ctx, int HS) {
@@ -218,7 +226,7 @@ __global__ void attention_kv_kernel(float *out, const float *qkv, const float *k
 
 void cu_kv_store(cuda_state *s, tg_kv_cache *kv, int l, const float *qkv, const tg_step_rows *rows) {
     int32_t *pos, *slot;
-    if (s->err || rows->n <= 0 || !rows_to_device(s, rows, &pos, &slot)) return;
+    if (s->err || rows->n <= 0 || !rows_to_device(s, rows, l == 0, &pos, &slot)) return;
     kv_store_kernel<<<rows->n, ATPB, 0, s->stream>>>(kv->k, kv->v, qkv, pos, slot, l, kv->L, kv->NH, kv->max_ctx,
                                                      kv->HS);
     LAUNCHED(s, "kv_store_kernel");
@@ -228,7 +236,7 @@ void cu_attention_kv(cuda_state *s, float *out, const float *qkv, const tg_kv_ca
                      const tg_step_rows *rows) {
     int32_t *pos, *slot;
     if (s->err || rows->n <= 0) return;
-    if (!NEED(s, kv->max_ctx <= s->max_t, "attention_kv") || !rows_to_device(s, rows, &pos, &slot)) return;
+    if (!NEED(s, kv->max_ctx <= s->max_t, "attention_kv") || !rows_to_device(s, rows, false, &pos, &slot)) return;
     dim3 g(rows->n, kv->NH);
     attention_kv_kernel<<<g, ATPB, fwd_shm(kv->max_ctx, kv->HS), s->stream>>>(out, qkv, kv->k, kv->v, pos, slot, l,
                                                                               kv->L, kv->NH, kv->max_ctx, kv->HS);

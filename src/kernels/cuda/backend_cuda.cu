@@ -220,79 +220,115 @@ static uint32_t align_of(const void *p) {
     return al;
 }
 
+/* A GEMM's plan: the shape, precision, transposes, operand alignment and
+ * whether the bias goes in as an epilogue decide cuBLASLt's choice of
+ * algorithm, so the heuristic (tens of microseconds) runs once per distinct
+ * GEMM of the run, not once per call: a model has a dozen distinct shapes. */
+typedef struct {
+    int m, n, k, lda, ldb;
+    uint32_t align[4];
+    bool bf16, ta, tb, want_epi;
+} lt_key;
+
+struct lt_plan {
+    lt_key key;
+    bool epi;                  /* the bias epilogue is in the algorithm (else a separate add) */
+    cublasLtMatmulAlgo_t algo;
+};
+
+static bool lt_op_desc(cuda_state *s, cublasLtMatmulDesc_t *op, bool ta, bool tb, const float *epi_bias) {
+    cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if (!LT_OK(s, cublasLtMatmulDescCreate(op, CUBLAS_COMPUTE_32F, CUDA_R_32F)) ||
+        !LT_OK(s, cublasLtMatmulDescSetAttribute(*op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa)) ||
+        !LT_OK(s, cublasLtMatmulDescSetAttribute(*op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb)))
+        return false;
+    if (!epi_bias) return true;
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    return LT_OK(s, cublasLtMatmulDescSetAttribute(*op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi)) &&
+           LT_OK(s, cublasLtMatmulDescSetAttribute(*op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &epi_bias,
+                                                   sizeof epi_bias));
+}
+
+/* The plan for key: cached, or found by the heuristic (with the epilogue
+ * first when one is wanted, then without) and cached. NULL on error. */
+static const lt_plan *lt_plan_for(cuda_state *s, const lt_key *key, const float *bias, cublasLtMatrixLayout_t la,
+                                  cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t lc) {
+    for (int i = 0; i < s->n_plans; i++)
+        if (!memcmp(&s->plans[i].key, key, sizeof *key)) return &s->plans[i];
+    lt_plan *pl = &s->plans[s->n_plans < TG_CU_LT_PLANS ? s->n_plans++ : (s->next_plan++ % TG_CU_LT_PLANS)];
+    memset(pl, 0, sizeof *pl);
+    memset(&pl->key, 0xff, sizeof pl->key); /* matches no GEMM until the plan is found */
+    cublasLtMatmulPreference_t pref = NULL;
+    if (!LT_OK(s, cublasLtMatmulPreferenceCreate(&pref)) ||
+        !LT_OK(s, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                       &s->lt_ws_bytes, sizeof s->lt_ws_bytes))) {
+        if (pref) cublasLtMatmulPreferenceDestroy(pref);
+        return NULL;
+    }
+    /* the operands sit at float offsets in larger buffers: say how aligned they are */
+    const cublasLtMatmulPreferenceAttributes_t which[4] = {
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+    bool ok = true;
+    for (int i = 0; i < 4 && ok; i++)
+        ok = LT_OK(s, cublasLtMatmulPreferenceSetAttribute(pref, which[i], &key->align[i], sizeof key->align[i]));
+    int found = 0;
+    for (int attempt = key->want_epi ? 0 : 1; ok && attempt < 2 && !found; attempt++) {
+        cublasLtMatmulDesc_t op = NULL;
+        ok = lt_op_desc(s, &op, key->ta, key->tb, attempt == 0 ? bias : NULL);
+        cublasLtMatmulHeuristicResult_t heur;
+        cublasStatus_t hs = ok ? cublasLtMatmulAlgoGetHeuristic(s->lt, op, la, lb, lc, lc, pref, 1, &heur, &found)
+                               : CUBLAS_STATUS_SUCCESS;
+        if (op) cublasLtMatmulDescDestroy(op);
+        if (attempt == 0 && (hs != CUBLAS_STATUS_SUCCESS || !found)) {
+            found = 0; /* no kernel with the epilogue for this shape: plain GEMM, then the add */
+            continue;
+        }
+        ok = ok && LT_OK(s, hs);
+        if (ok && found) pl->epi = attempt == 0, pl->algo = heur.algo;
+    }
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (ok && !found) {
+        char why[160];
+        snprintf(why, sizeof why, "no cuBLASLt algorithm for m=%d n=%d k=%d lda=%d ldb=%d (%s)", key->m, key->n,
+                 key->k, key->lda, key->ldb, key->bf16 ? "bf16" : "fp32");
+        tg_cuda_fail(s, __FILE__, __LINE__, "cublasLtMatmulAlgoGetHeuristic", why);
+    }
+    if (!ok || !found) return NULL;
+    pl->key = *key;
+    return pl;
+}
+
 /* Column-major D (m, n) = op(A) op(B) [+ bias over rows] + beta C, ldd = m.
  * A is (m, k) after op, B (k, n) after op. C may equal D; C NULL is D. */
 static void lt_gemm(cuda_state *s, bool bf16, bool ta, bool tb, int m, int n, int k, const void *A, int lda,
                     const void *B, int ldb, float beta, const float *C, float *D, const float *bias) {
     if (s->err || !m || !n) return;
     cudaDataType_t ab = bf16 ? CUDA_R_16BF : CUDA_R_32F;
-    cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const float *Cp = C ? C : D;
+    lt_key key;
+    memset(&key, 0, sizeof key); /* padding too: keys are compared with memcmp */
+    key.m = m, key.n = n, key.k = k, key.lda = lda, key.ldb = ldb;
+    key.align[0] = align_of(A), key.align[1] = align_of(B), key.align[2] = align_of(Cp), key.align[3] = align_of(D);
+    key.bf16 = bf16, key.ta = ta, key.tb = tb;
+    key.want_epi = bias && align_of(bias) >= 16; /* the epilogue needs an aligned vector */
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
-    cublasLtMatmulPreference_t pref = NULL;
-    /* the bias as an epilogue needs a 16-byte aligned vector; else added after */
-    bool epi_bias = bias && align_of(bias) >= 16;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (!LT_OK(s, cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F)) ||
-            !LT_OK(s, cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa)) ||
-            !LT_OK(s, cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb)))
-            goto done;
-        if (epi_bias) {
-            cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-            if (!LT_OK(s, cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi)) ||
-                !LT_OK(s, cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias)))
-                goto done;
-        }
-        if (!LT_OK(s, cublasLtMatrixLayoutCreate(&la, ab, ta ? k : m, ta ? m : k, lda)) ||
-            !LT_OK(s, cublasLtMatrixLayoutCreate(&lb, ab, tb ? n : k, tb ? k : n, ldb)) ||
-            !LT_OK(s, cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, m, n, m)) ||
-            !LT_OK(s, cublasLtMatmulPreferenceCreate(&pref)) ||
-            !LT_OK(s, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                           &s->lt_ws_bytes, sizeof s->lt_ws_bytes)))
-            goto done;
-        /* the operands sit at float offsets in larger buffers: say how aligned they are */
-        const void *ptrs[4] = {A, B, C ? C : D, D};
-        cublasLtMatmulPreferenceAttributes_t which[4] = {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-                                                         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                                                         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-                                                         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
-        for (int i = 0; i < 4; i++) {
-            uint32_t al = align_of(ptrs[i]);
-            if (!LT_OK(s, cublasLtMatmulPreferenceSetAttribute(pref, which[i], &al, sizeof al))) goto done;
-        }
-        cublasLtMatmulHeuristicResult_t heur;
-        int found = 0;
-        cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(s->lt, op, la, lb, lc, lc, pref, 1, &heur, &found);
-        if ((hs != CUBLAS_STATUS_SUCCESS || found == 0) && epi_bias && attempt == 0) {
-            epi_bias = false; /* no kernel with the epilogue for this shape: plain GEMM, then the add */
-            cublasLtMatmulPreferenceDestroy(pref);
-            cublasLtMatrixLayoutDestroy(la);
-            cublasLtMatrixLayoutDestroy(lb);
-            cublasLtMatrixLayoutDestroy(lc);
-            cublasLtMatmulDescDestroy(op);
-            pref = NULL, la = lb = lc = NULL, op = NULL;
-            continue;
-        }
-        if (!LT_OK(s, hs)) goto done;
-        if (found == 0) {
-            char why[160];
-            snprintf(why, sizeof why, "no cuBLASLt algorithm for m=%d n=%d k=%d (%s)", m, n, k, bf16 ? "bf16" : "fp32");
-            tg_cuda_fail(s, __FILE__, __LINE__, "cublasLtMatmulAlgoGetHeuristic", why);
-            goto done;
-        }
+    const lt_plan *pl = NULL;
+    if (LT_OK(s, cublasLtMatrixLayoutCreate(&la, ab, ta ? k : m, ta ? m : k, lda)) &&
+        LT_OK(s, cublasLtMatrixLayoutCreate(&lb, ab, tb ? n : k, tb ? k : n, ldb)) &&
+        LT_OK(s, cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, m, n, m)) &&
+        (pl = lt_plan_for(s, &key, bias, la, lb, lc)) && lt_op_desc(s, &op, ta, tb, pl->epi ? bias : NULL)) {
         const float alpha = 1.0f;
-        if (!LT_OK(s, cublasLtMatmul(s->lt, op, &alpha, A, la, B, lb, &beta, C ? C : D, lc, D, lc, &heur.algo,
-                                     s->lt_ws, s->lt_ws_bytes, s->stream)))
-            goto done;
-        if (bias && !epi_bias) cu_add_bias(s, D, bias, (size_t)n, m);
-        break;
+        if (LT_OK(s, cublasLtMatmul(s->lt, op, &alpha, A, la, B, lb, &beta, Cp, lc, D, lc, &pl->algo, s->lt_ws,
+                                    s->lt_ws_bytes, s->stream)) &&
+            bias && !pl->epi)
+            cu_add_bias(s, D, bias, (size_t)n, m);
     }
-done:
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (op) cublasLtMatmulDescDestroy(op);
     if (la) cublasLtMatrixLayoutDestroy(la);
     if (lb) cublasLtMatrixLayoutDestroy(lb);
     if (lc) cublasLtMatrixLayoutDestroy(lc);
-    if (op) cublasLtMatmulDescDestroy(op);
 }
 
 /* out (N, OC) = [residual +] inp (N, K) @ W + bias */
@@ -424,7 +460,8 @@ static int cu_status(tg_backend *be) {
 /* ------------------------------------------------------------ the table */
 
 static void cu_destroy(tg_backend *be) {
-    cuda_state *s = st(be);
+    cuda_state *s = (cuda_state *)be->impl;
+    cudaSetDevice(s->device);
     if (s->stream) cudaStreamSynchronize(s->stream);
     void *bufs[] = {s->bf_a, s->bf_b, s->bf_w, s->part, s->attd, s->dred, s->red, s->rows_i, s->lt_ws};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -432,6 +469,7 @@ static void cu_destroy(tg_backend *be) {
     if (s->red_host) cudaFreeHost(s->red_host);
     if (s->lt) cublasLtDestroy(s->lt);
     if (s->stream) cudaStreamDestroy(s->stream);
+    free(s->plans);
     free(s);
     free(be);
 }
@@ -462,6 +500,12 @@ int tg_backend_cuda_new(tg_backend **out, int device) {
     }
     s->device = device;
     be->impl = s;
+    s->plans = (lt_plan *)calloc(TG_CU_LT_PLANS, sizeof *s->plans);
+    if (!s->plans) {
+        free(be);
+        free(s);
+        return tg_error_set(TG_ERR_RUNTIME, "out of memory creating the CUDA backend");
+    }
     s->lt_ws_bytes = 32u << 20; /* cuBLASLt's recommended workspace on Hopper */
     bool ok = CU_OK(s, cudaSetDevice(device)) && CU_OK(s, cudaGetDeviceProperties(&s->prop, device)) &&
               CU_OK(s, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking)) &&

@@ -31,6 +31,8 @@ extern "C" { /* C headers without their own guards */
 #include "kernels/backend.h"
 }
 
+typedef struct lt_plan lt_plan;
+
 typedef struct {
     int device;
     cudaDeviceProp prop;
@@ -40,7 +42,7 @@ typedef struct {
     size_t lt_ws_bytes;
     int err;                   /* TG_OK, or the first error's code: every op is then a no-op */
     char errmsg[512];
-    char variant[160];
+    char variant[320];         /* "cublasLt, sm_XY (device name)": the name is up to 256 bytes */
     /* scratch, sized by reserve and weight_prepare only (never in a step) */
     size_t max_rows;           /* rows of the largest step (reserve) */
     int max_width;             /* widest activation row (reserve) */
@@ -60,7 +62,13 @@ typedef struct {
     double *red_host;          /* pinned host copy of red */
     int32_t *rows_i;           /* a decode step's pos and slot arrays on the device (2 x rows_n) */
     size_t rows_cap, rows_n;
+    const tg_step_rows *rows_last; /* the rows rows_i holds (see cu_kv_store) */
+    int rows_last_n;
+    struct lt_plan *plans;     /* cuBLASLt algorithms by GEMM (backend_cuda.cu), TG_CU_LT_PLANS */
+    int n_plans, next_plan;
 } cuda_state;
+
+#define TG_CU_LT_PLANS 128
 
 #define TG_CU_COL_CHUNKS 64    /* row chunks of the deterministic column sums */
 #define TG_CU_RED_BLOCKS 256   /* blocks of the deterministic sum of squares */
