@@ -177,7 +177,7 @@ if can_run model 150; then
     record model 0 $RC "$SECS" "$(grep -m1 -E "FAIL|SKIPPED|check failed|DIFFER" "$LOGS/test_cuda_model.log" || echo "rc $RC")" \
       "$LOGS/test_cuda_model.log"
   fi
-  FIG+=("\"model_steps\": $(json_str "$(grep -E "loss cpu|greedy" "$LOGS/test_cuda_model.log" | sed 's/^ *//')")")
+  FIG+=("\"model_steps\": $(json_str "$(grep -E "loss cpu|greedy|generation vs" "$LOGS/test_cuda_model.log" | sed 's/^ *//')")")
 fi
 
 # ------------------------------------------------------------ --device on every command

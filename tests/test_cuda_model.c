@@ -6,7 +6,8 @@
  *   - the same in bf16: loss within 2e-2 (both backends round the GEMM
  *     operands to bf16, but sum in different orders);
  *   - a packed batch (segments): loss and gradients within 1e-4;
- *   - greedy generation (fp32) with the KV cache: the same 48 tokens.
+ *   - greedy generation (fp32) with the KV cache: the same 48 tokens, and on
+ *     the device each token's log-probability as one training forward gives it.
  * On a machine without a GPU (or a build without CUDA) it prints why and
  * checks nothing else: scripts/gpu-check.sh runs it where there is one.
  * TG_TEST_DEVICE=cpu compares the CPU with itself, which checks this
@@ -87,17 +88,59 @@ done:
     tg_model_free(gpu);
 }
 
-static void greedy(tg_model *m, int32_t *out, int *n_out) {
+static const int32_t prompt[6] = {72, 101, 108, 108, 111, 32};
+
+typedef struct {
+    float lp[64]; /* the engine's log-probability of each generated token */
+    int n;
+} logprobs;
+static int lp_cb(const tg_token_event *ev, void *user) {
+    logprobs *r = user;
+    if (ev->token >= 0 && r->n < 64) r->lp[r->n++] = ev->logprob;
+    return 0;
+}
+
+static void greedy(tg_model *m, int32_t *out, int *n_out, logprobs *lp) {
     tg_engine *e = NULL;
     CHECK(tg_engine_init(&e, m, NULL, 2, 0, TG_DTYPE_FP32) == TG_OK);
     if (!e) return;
-    int32_t prompt[6] = {72, 101, 108, 108, 111, 32};
     tg_sampling_params p = tg_sampling_default_params();
     p.temperature = 0;
     p.max_tokens = 48;
     p.ignore_eos = true;
-    CHECK(tg_generate(e, prompt, 6, &p, NULL, NULL, out, 64, n_out, NULL) == TG_OK);
+    p.logprobs = true;
+    CHECK(tg_generate(e, prompt, 6, &p, lp_cb, lp, out, 64, n_out, NULL) == TG_OK);
     tg_engine_free(e);
+}
+
+/* Generation (KV cache, decode kernels) against training (one causal
+ * forward of the whole sequence) on the same device: each generated token's
+ * log-probability within 1e-4. */
+static void generation_vs_training(tg_model *m, const int32_t *gen, const logprobs *lp) {
+    const tg_config *c = tg_model_config(m);
+    int32_t seq[6 + 48];
+    memcpy(seq, prompt, sizeof prompt);
+    memcpy(seq + 6, gen, 48 * sizeof *gen);
+    const int T = 6 + 48;
+    CHECK(tg_model_alloc_train(m, 1, T, TG_DTYPE_FP32) == TG_OK);
+    tg_batch b = {.inputs = seq, .B = 1, .T = T};
+    CHECK(tg_model_forward(m, &b, NULL, NULL) == TG_OK);
+    float *lg = malloc((size_t)T * c->padded_vocab * sizeof *lg);
+    CHECK(tg_model_logits_to_host(m, 0, (size_t)T, lg) == TG_OK);
+    double worst = 0;
+    int at = -1;
+    for (int i = 0; i < 48 && i < lp->n; i++) {
+        const float *row = lg + (size_t)(5 + i) * c->padded_vocab; /* row 5+i predicts token 6+i */
+        double mx = -1e30, z = 0;
+        for (int v = 0; v < c->vocab_size; v++) mx = row[v] > mx ? row[v] : mx;
+        for (int v = 0; v < c->vocab_size; v++) z += exp(row[v] - mx);
+        double d = fabs(lp->lp[i] - (row[gen[i]] - mx - log(z)));
+        if (d > worst) worst = d, at = i;
+    }
+    printf("  generation vs training logprobs (%s): max diff %.2e (tol 1e-4)\n", dev, worst);
+    if (worst > 1e-4) fprintf(stderr, "  worst at generated token %d\n", at);
+    CHECK(lp->n == 48 && worst <= 1e-4);
+    free(lg);
 }
 
 static void compare_generation(void) {
@@ -108,8 +151,9 @@ static void compare_generation(void) {
         CHECK(tg_model_init_weights(cpu, 99) == TG_OK && tg_model_init_weights(gpu, 99) == TG_OK);
         int32_t a[64], b[64];
         int na = 0, nb = 0;
-        greedy(cpu, a, &na);
-        greedy(gpu, b, &nb);
+        logprobs la = {0}, lb = {0};
+        greedy(cpu, a, &na, &la);
+        greedy(gpu, b, &nb, &lb);
         int same = na == 48 && nb == 48 && !memcmp(a, b, sizeof(int32_t) * 48);
         printf("  greedy generation, 48 tokens: %s\n", same ? "identical" : "DIFFER");
         if (!same)
@@ -119,6 +163,7 @@ static void compare_generation(void) {
                     break;
                 }
         CHECK(same);
+        if (nb == 48) generation_vs_training(gpu, b, &lb);
     }
     tg_model_free(cpu);
     tg_model_free(gpu);
