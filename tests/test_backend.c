@@ -97,6 +97,7 @@ static void test_memory(void) {
 static void test_rowwise(void) {
     const int B = 2, T = 5, C = 24, V = 11;
     const size_t N = (size_t)B * T;
+    printf("  shapes: B=%d T=%d C=%d V=%d\n", B, T, C, V);
     int32_t inp[10], pos[10];
     for (size_t i = 0; i < N; i++) inp[i] = (int32_t)(tg_rng_next(&rng) % V), pos[i] = (int32_t)(i % 3);
     float *wte = randv((size_t)V * C, 1), *wpe = randv((size_t)T * C, 1), *dout = randv(N * C, 1);
@@ -178,6 +179,7 @@ static void test_rowwise(void) {
 
 static void test_matmul(void) {
     const int N = 37, K = 48, M = 40; /* rows, inputs, outputs: none a multiple of the panel or block sizes */
+    printf("  shapes: rows N=%d, inputs K=%d, outputs OC=%d\n", N, K, M);
     float *x = randv((size_t)N * K, 1), *W = randv((size_t)K * M, 0.5f), *bias = randv(M, 1);
     float *res = randv((size_t)N * M, 1), *dout = randv((size_t)N * M, 1);
     float *Wt = malloc(sizeof(float) * K * M);
@@ -214,6 +216,9 @@ static void test_matmul(void) {
             be->matmul_forward(be, d_out, d_x, &wt, NULL, (size_t)N);
             snprintf(nm, sizeof nm, "matmul_forward transposed %s %s", kind, dn);
             report(nm, d_out, want_nt, (size_t)N * M, tol);
+            be->matmul_forward(be, d_out, d_x, &w, d_bias, 1); /* one row (a decode step) */
+            snprintf(nm, sizeof nm, "matmul_forward one row %s %s", kind, dn);
+            report(nm, d_out, want, (size_t)M, tol);
             be->weight_release(be, &w);
             be->weight_release(be, &wt);
         }
@@ -279,6 +284,7 @@ static void test_matmul(void) {
 static void test_attention(void) {
     const int B = 2, T = 19, NH = 3, HS = 8, C = NH * HS;
     const size_t BT = (size_t)B * T;
+    printf("  shapes: B=%d T=%d NH=%d HS=%d; KV cache: 2 slots, prefills of 150 and 40 rows, ctx 160\n", B, T, NH, HS);
     float *qkv = randv(BT * 3 * C, 1), *dout = randv(BT * C, 1);
     int32_t rs[2 * 19];
     for (int b = 0; b < B; b++)
@@ -358,6 +364,7 @@ static void test_attention(void) {
 
 static void test_loss_optim(void) {
     const int N = 9, V = 70, Vp = 128;
+    printf("  shapes: N=%d V=%d Vp=%d; optimizer n=1000\n", N, V, Vp);
     float *lg = randv((size_t)N * Vp, 4), *w = randv(N, 1);
     int32_t tg[9];
     for (int i = 0; i < N; i++) tg[i] = (int32_t)(tg_rng_next(&rng) % V), w[i] = fabsf(w[i]);
