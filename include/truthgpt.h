@@ -120,6 +120,13 @@ int tg_model_init(tg_model **out, const tg_config *cfg);
  * backend this build has ("cuda", "cuda:N"). TG_ERR_INPUT for a device the
  * build or the machine does not have, with the reason. */
 int tg_model_init_device(tg_model **out, const tg_config *cfg, const char *device);
+/* The device tg_model_init (and so tg_model_load and every command) uses
+ * from now on: "cpu" (the default), "cuda", "cuda:N" (what --device sets).
+ * TG_ERR_INPUT, with the reason ("no CUDA device: ...", "this build has no
+ * CUDA"), where the build or the machine has no such device; the default
+ * is then unchanged. */
+int tg_set_default_device(const char *device);
+const char *tg_default_device(void);
 void tg_model_free(tg_model *m);
 const tg_config *tg_model_config(const tg_model *m);
 const char *tg_model_backend_name(const tg_model *m);

@@ -97,6 +97,7 @@ static void test_memory(void) {
 static void test_rowwise(void) {
     const int B = 2, T = 5, C = 24, V = 11;
     const size_t N = (size_t)B * T;
+    printf("  shapes: B=%d T=%d C=%d V=%d\n", B, T, C, V);
     int32_t inp[10], pos[10];
     for (size_t i = 0; i < N; i++) inp[i] = (int32_t)(tg_rng_next(&rng) % V), pos[i] = (int32_t)(i % 3);
     float *wte = randv((size_t)V * C, 1), *wpe = randv((size_t)T * C, 1), *dout = randv(N * C, 1);
@@ -209,6 +210,7 @@ static void int8_reference(double *out, const float *x, const float *W, const fl
 
 static void test_matmul(void) {
     const int N = 37, K = 48, M = 40; /* rows, inputs, outputs: none a multiple of the panel or block sizes */
+    printf("  shapes: rows N=%d, inputs K=%d, outputs OC=%d\n", N, K, M);
     float *x = randv((size_t)N * K, 1), *W = randv((size_t)K * M, 0.5f), *bias = randv(M, 1);
     float *res = randv((size_t)N * M, 1), *dout = randv((size_t)N * M, 1);
     float *Wt = malloc(sizeof(float) * K * M);
@@ -257,6 +259,9 @@ static void test_matmul(void) {
                 report("matmul_forward int8 = block-32 quantization", d_out, q8, (size_t)N * M, 1e-5);
                 free(q8);
             }
+            be->matmul_forward(be, d_out, d_x, &w, d_bias, 1); /* one row (a decode step) */
+            snprintf(nm, sizeof nm, "matmul_forward one row %s %s", kind, dn);
+            report(nm, d_out, want, (size_t)M, tol);
             be->weight_release(be, &w);
             be->weight_release(be, &wt);
         }
@@ -322,6 +327,7 @@ static void test_matmul(void) {
 static void test_attention(void) {
     const int B = 2, T = 19, NH = 3, HS = 8, C = NH * HS;
     const size_t BT = (size_t)B * T;
+    printf("  shapes: B=%d T=%d NH=%d HS=%d; KV cache: 2 slots, prefills of 150 and 40 rows, ctx 160\n", B, T, NH, HS);
     float *qkv = randv(BT * 3 * C, 1), *dout = randv(BT * C, 1);
     int32_t rs[2 * 19];
     for (int b = 0; b < B; b++)
@@ -401,6 +407,7 @@ static void test_attention(void) {
 
 static void test_loss_optim(void) {
     const int N = 9, V = 70, Vp = 128;
+    printf("  shapes: N=%d V=%d Vp=%d; optimizer n=1000\n", N, V, Vp);
     float *lg = randv((size_t)N * Vp, 4), *w = randv(N, 1);
     int32_t tg[9];
     for (int i = 0; i < N; i++) tg[i] = (int32_t)(tg_rng_next(&rng) % V), w[i] = fabsf(w[i]);
@@ -477,17 +484,44 @@ static void test_loss_optim(void) {
     for (size_t i = 0; i < sizeof hb / sizeof hb[0]; i++) free(hb[i]);
 }
 
+/* Device names: what --device accepts, and the reason when a device is
+ * missing (no GPU or driver here; no CUDA in the build). */
+static void test_device_names(void) {
+    CHECK(tg_backend_new(&be, "no-such-backend") == TG_ERR_INPUT);
+    CHECK(tg_set_default_device("gpu") == TG_ERR_INPUT && !strcmp(tg_default_device(), "cpu"));
+    CHECK(tg_set_default_device("cuda:x") == TG_ERR_INPUT && tg_set_default_device("cuda:") == TG_ERR_INPUT);
+    CHECK(tg_set_default_device("cpu") == TG_OK && !strcmp(tg_default_device(), "cpu"));
+    int rc = tg_set_default_device("cuda:0");
+#ifdef TG_HAVE_CUDA
+    /* with a GPU this succeeds; without one the runtime's reason is named */
+    CHECK(rc == TG_OK || (rc == TG_ERR_INPUT && strstr(tg_error_message(), "no CUDA device: ")));
+    CHECK(tg_set_default_device("cuda:4096") == TG_ERR_INPUT && strstr(tg_error_message(), "no CUDA device"));
+#else
+    CHECK(rc == TG_ERR_INPUT && strstr(tg_error_message(), "this build has no CUDA"));
+#endif
+    printf("  %-44s %s\n", "device names (cuda:0 here)", rc == TG_OK ? "present" : tg_error_message());
+    CHECK(tg_set_default_device("cpu") == TG_OK);
+}
+
 int main(void) {
     tg_rng_seed(&rng, 2024);
-    /* every CPU kernel family of this build, and every other backend compiled in */
-    const char *backends[] = {"cpu:native", "cpu:generic", "cpu:avx2", "cpu:avx512", "cpu:avx512bf16"};
+    /* every CPU kernel family of this build, and every other backend compiled
+     * in; a family this CPU cannot run, and CUDA on a machine without a GPU,
+     * are reported as not run, with the reason */
+    const char *backends[] = {"cpu:native", "cpu:generic", "cpu:avx2", "cpu:avx512", "cpu:avx512bf16",
+#ifdef TG_HAVE_CUDA
+                              "cuda"
+#endif
+    };
     int ran = 0;
     printf("CPU kernel families this CPU runs: %s (the default picks %s)\n", tg_cpu_kernels_available(),
            tg_cpu_kernels());
     for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
         int rc = tg_backend_new(&be, backends[i]);
-        if (rc != TG_OK) { /* not in this build, or this CPU cannot run it */
-            if (strstr(tg_error_message(), "lacks")) printf("not run: %s\n", tg_error_message());
+        if (rc != TG_OK) {
+            const char *why = tg_error_message();
+            if (strstr(why, "lacks") || strstr(why, "no CUDA device")) printf("not run: %s\n", why);
+            else CHECK(!strncmp(backends[i], "cpu:", 4)); /* only a family absent from this build may fail */
             tg_error_clear();
             continue;
         }
@@ -498,9 +532,10 @@ int main(void) {
         test_matmul();
         test_attention();
         test_loss_optim();
+        CHECK(tg_backend_status(be) == TG_OK); /* no op recorded an error */
         tg_backend_free(be);
     }
     CHECK(ran >= 1);
-    CHECK(tg_backend_new(&be, "no-such-backend") == TG_ERR_INPUT);
+    test_device_names();
     return test_summary("test_backend");
 }

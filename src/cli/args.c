@@ -152,3 +152,9 @@ int tg_cli_fail(int status) {
     fprintf(stderr, "truthgpt: %s\n", msg && *msg ? msg : "failed");
     return status == TG_OK ? TG_ERR_RUNTIME : status;
 }
+
+int tg_cli_device(const char *device) {
+    if (tg_set_default_device(device) == TG_OK) return 0;
+    fprintf(stderr, "truthgpt: --device %s: %s\n", device, tg_error_message());
+    return 2;
+}

@@ -123,6 +123,7 @@ static void fill_prompt(int32_t *ids, int n, int V, uint64_t seed) {
 int tg_bench_generate(int argc, char **argv) {
     const char *model_path = NULL, *preset = NULL, *dtype_s = "fp32";
     int streams = 8, prompt_len = 512, gen = 64, json = 0, threads = 0, ttft_prompt = 100, requests = -1, fixed = 0;
+    const char *device = "cpu";
     tg_opt opts[] = {
         {"model", TG_OPT_STR, &model_path, "PATH", "checkpoint or run directory"},
         {"preset", TG_OPT_STR, &preset, "NAME", "a preset with random weights instead (tiny, small, gpt2, ...)"},
@@ -135,6 +136,7 @@ int tg_bench_generate(int argc, char **argv) {
         {"fixed-threads", TG_OPT_FLAG, &fixed, NULL, "always use every thread (no adaptive 1-thread fallback)"},
         {"json", TG_OPT_FLAG, &json, NULL, "end with one JSON line of the figures"},
         {"threads", TG_OPT_INT, &threads, "N", "threads (0: all cores)"},
+        TG_OPT_DEVICE(device),
         {0},
     };
     char *pos[1];
@@ -145,6 +147,7 @@ int tg_bench_generate(int argc, char **argv) {
                            "the GEMM peak, N streams together, time to first token under load, peak memory.",
                            opts, argc, argv, pos, 0, &npos);
     if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = tg_cli_device(device)) != 0) return rc;
     if (!model_path == !preset) {
         fprintf(stderr, "truthgpt: bench generate: give --model PATH or --preset NAME\n");
         return 2;

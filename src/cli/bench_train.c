@@ -86,6 +86,8 @@ int tg_bench_train(int argc, char **argv) {
     int B = 0, T = 0, V = 0, steps = 10, json = 0, threads = 0, warmup = 2;
     int64_t seed = 1;
     float lr = tg_train_default_params(TG_TRAIN_PRETRAIN).lr; /* train's peak rate, held constant */
+    const char *device = "cpu";
+    double peak_tflops = 0;
     tg_opt opts[] = {
         {"preset", TG_OPT_STR, &preset, "NAME", "model preset: tiny, small, gpt2, gpt2-medium, gpt2-large, gpt2-xl"},
         {"dtype", TG_OPT_STR, &dtype_s, "fp32|bf16", "matrix-multiply precision"},
@@ -98,6 +100,10 @@ int tg_bench_train(int argc, char **argv) {
         {"seed", TG_OPT_I64, &seed, "N", "seed of the weights and the synthetic tokens"},
         {"threads", TG_OPT_INT, &threads, "N", "OpenMP threads (0: all cores)"},
         {"json", TG_OPT_FLAG, &json, NULL, "print a JSON object as the last line"},
+        TG_OPT_DEVICE(device),
+        {"peak-tflops", TG_OPT_DOUBLE, &peak_tflops, "X",
+         "with --device cuda: the GPU's dense peak for the dtype that MFU is against (stated, not measured; "
+         "0: 989, the H100/H200 bf16 figure, or 67 for fp32)"},
         {0},
     };
     int npos;
@@ -108,6 +114,7 @@ int tg_bench_train(int argc, char **argv) {
                            "peak_gflops, peak_rss_mb (and more).",
                            opts, argc, argv, NULL, 0, &npos);
     if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = tg_cli_device(device)) != 0) return rc;
 
     int pi = find_preset(preset);
     tg_config cfg;
@@ -138,13 +145,19 @@ int tg_bench_train(int argc, char **argv) {
     if (threads) tg_set_threads(threads);
     threads = tg_num_threads();
 
-    double peak = tg_gemm_peak_gflops(dtype);
-    if (!(peak > 0)) return tg_cli_fail(TG_ERR_RUNTIME);
-    fprintf(stderr, "GEMM peak (%s, %d threads, CPU kernels %s): %.1f GFLOP/s%s\n", dtype_s, threads, tg_cpu_kernels(),
-            peak,
-            dtype != TG_DTYPE_BF16 ? ""
-            : tg_cpu_bf16_native() ? " (twice the fp32 sgemm plateau: AVX512_BF16 does two products a lane)"
-                                   : " (this CPU has no bf16 products: bf16 matmuls run in fp32, at fp32's peak)");
+    double peak;
+    if (strcmp(device, "cpu")) { /* a GPU: its datasheet peak, not a CPU measurement */
+        peak = 1e3 * (peak_tflops > 0 ? peak_tflops : dtype == TG_DTYPE_BF16 ? 989.0 : 67.0);
+        fprintf(stderr, "GEMM peak (%s, %s): %.1f GFLOP/s (stated, --peak-tflops)\n", dtype_s, device, peak);
+    } else {
+        peak = tg_gemm_peak_gflops(dtype);
+        if (!(peak > 0)) return tg_cli_fail(TG_ERR_RUNTIME);
+        fprintf(stderr, "GEMM peak (%s, %d threads, CPU kernels %s): %.1f GFLOP/s%s\n", dtype_s, threads,
+                tg_cpu_kernels(), peak,
+                dtype != TG_DTYPE_BF16 ? ""
+                : tg_cpu_bf16_native() ? " (twice the fp32 sgemm plateau: AVX512_BF16 does two products a lane)"
+                                       : " (this CPU has no bf16 products: bf16 matmuls run in fp32, at fp32's peak)");
+    }
 
     tg_model *m = NULL;
     int32_t *tokens = NULL, *succ = NULL;
@@ -222,10 +235,10 @@ int tg_bench_train(int argc, char **argv) {
            preset, dtype_s, B, T, V, threads, tg_cpu_kernels(), tok_s, elapsed / steps * 1e3, flops_tok * tok_s / 1e9, 100 * mfu, peak,
            final_loss, tail_have, rss, rss / want, want, tok_cpu_s);
     if (json)
-        printf("{\"preset\": \"%s\", \"dtype\": \"%s\", \"tok_per_s\": %.1f, \"mfu\": %.4f, \"peak_gflops\": %.1f, "
+        printf("{\"preset\": \"%s\", \"device\": \"%s\", \"dtype\": \"%s\", \"tok_per_s\": %.1f, \"mfu\": %.4f, \"peak_gflops\": %.1f, "
                "\"peak_rss_mb\": %.1f, \"expected_mb\": %.1f, \"loss\": %.4f, \"B\": %d, \"T\": %d, \"V\": %d, "
                "\"steps\": %d, \"threads\": %d, \"tok_per_cpu_s\": %.1f, \"cpu_kernels\": \"%s\"}\n",
-               preset, dtype_s, tok_s, mfu, peak, rss, want, final_loss, B, T, V, steps, threads, tok_cpu_s,
+               preset, device, dtype_s, tok_s, mfu, peak, rss, want, final_loss, B, T, V, steps, threads, tok_cpu_s,
                tg_cpu_kernels());
     tg_free(tokens), tg_free(succ);
     tg_model_free(m);

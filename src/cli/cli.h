@@ -43,8 +43,15 @@ int tg_args_given(int argc, char **argv, const char *name);
 int tg_cli_on_off(const char *flag, const char *value);
 /* --dtype fp32|bf16: TG_OK and *out, else TG_ERR_INPUT naming the flag. */
 int tg_cli_dtype(const char *value, tg_dtype *out);
-/* The --dtype spelling of d ("fp32", "bf16"). */
+/* The --dtype spelling of d ("fp32", "bf16", "int8"). */
 const char *tg_cli_dtype_name(tg_dtype d);
+/* --device cpu|cuda[:N], the same on every command that runs a model: the
+ * entry of a command's opts, and the call after parsing that makes it the
+ * device of every model the command builds (tg_set_default_device): 0, or
+ * the reason printed ("no CUDA device: ...", "this build has no CUDA") and 2. */
+#define TG_OPT_DEVICE(dst) \
+    { "device", TG_OPT_STR, &(dst), "DEV", "where the model runs: cpu, cuda or cuda:N (docs/cuda.md)" }
+int tg_cli_device(const char *device);
 
 #define TG_COMMANDS(X)                                                                  \
     X(ingest, "ingest posts (text, JSONL, X, Mastodon) into a clean corpus")           \

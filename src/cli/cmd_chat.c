@@ -106,6 +106,7 @@ int tg_cmd_chat(int argc, char **argv) {
     float temperature = 0.7f, top_p = 0.95f;
     int max_tokens = 256, threads = 0;
     int64_t seed = 0;
+    const char *device = "cpu";
     tg_opt opts[] = {
         {"model", TG_OPT_STR, &model_path, "PATH", "checkpoint directory, or run directory (its newest checkpoint)"},
         {"system", TG_OPT_STR, &system, "TEXT", "system message at the start of the conversation"},
@@ -117,6 +118,7 @@ int tg_cmd_chat(int argc, char **argv) {
         {"threads", TG_OPT_INT, &threads, "N", "threads (0: all cores)"},
         {"index", TG_OPT_STR, &index_path, "DB", "ground replies in the posts of this search index (truthgpt index)"},
         {"top-k", TG_OPT_INT, &top_k, "K", "with --index: posts given to the model per message (1..10)"},
+        TG_OPT_DEVICE(device),
         {0},
     };
     char *pos[1];
@@ -129,6 +131,7 @@ int tg_cmd_chat(int argc, char **argv) {
                            "listed under the reply (on stderr when stdin is not a terminal).",
                            opts, argc, argv, pos, 0, &npos);
     if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = tg_cli_device(device)) != 0) return rc;
     if (!model_path) {
         fprintf(stderr, "truthgpt: chat: --model PATH is required\n");
         return 2;

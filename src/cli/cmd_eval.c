@@ -17,6 +17,7 @@ int tg_cmd_eval(int argc, char **argv) {
     /* train's evaluation defaults, so eval's loss is the run's logged val_loss */
     tg_train_params d = tg_train_default_params(TG_TRAIN_PRETRAIN);
     int batches = d.eval_batches, batch = d.batch, ctx = 0, json = 0, threads = 0;
+    const char *device = "cpu";
     tg_opt opts[] = {
         {"model", TG_OPT_STR, &model, "PATH", "checkpoint directory, or run directory (its newest checkpoint)"},
         {"data", TG_OPT_STR, &data, "DIR|FILE", "token shards: DIR's val-*.tok if any, else all its *.tok; or one file"},
@@ -27,6 +28,7 @@ int tg_cmd_eval(int argc, char **argv) {
          "attention inside each document, as `train --doc-attention on`"},
         {"json", TG_OPT_FLAG, &json, NULL, "print {\"loss\", \"ppl\", \"tokens\"} as JSON"},
         {"threads", TG_OPT_INT, &threads, "N", "threads (0: all cores)"},
+        TG_OPT_DEVICE(device),
         {0},
     };
     char *pos[1];
@@ -36,6 +38,7 @@ int tg_cmd_eval(int argc, char **argv) {
                            "sequential micro-batches.",
                            opts, argc, argv, pos, 0, &npos);
     if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = tg_cli_device(device)) != 0) return rc;
     if (!model || !data) {
         fprintf(stderr, "truthgpt: eval: --model PATH and --data DIR|FILE are required\n");
         return 2;

@@ -186,6 +186,7 @@ int tg_cmd_finetune(int argc, char **argv) {
     char warmup_help[96];
     snprintf(warmup_help, sizeof warmup_help, "linear warm-up steps (-1: %g%% of the steps)",
              (double)d.warmup_frac * 100.0);
+    const char *device = "cpu";
     tg_opt opts[] = {
         {"model", TG_OPT_STR, &f.model, "DIR", "the model to fine-tune: a checkpoint or run directory"},
         {"chat", TG_OPT_STR, &f.chat, "FILE", "training conversations, OpenAI chat JSONL ({\"messages\": [...]} a line)"},
@@ -206,6 +207,7 @@ int tg_cmd_finetune(int argc, char **argv) {
         {"eval-only", TG_OPT_FLAG, &f.eval_only, NULL, "no training: only --eval-exact on --model with --val-chat"},
         {"resume", TG_OPT_FLAG, &f.resume, NULL, "continue RUN from its newest checkpoint (bitwise)"},
         {"threads", TG_OPT_INT, &f.threads, "N", "threads (0: all cores)"},
+        TG_OPT_DEVICE(device),
         {0},
     };
     char *pos[1];
@@ -225,6 +227,7 @@ int tg_cmd_finetune(int argc, char **argv) {
      * each fine-tune alone into the same --out. */
     if (tg_dist_launcher_size() > 1 || tg_dist_launcher_size() < 0)
         return tg_cli_fail(tg_error_set(TG_ERR_INPUT, "finetune does not run data parallel: launch it without mpirun/srun"));
+    if ((rc = tg_cli_device(device)) != 0) return rc;
     if (!f.out && !f.eval_only) {
         fprintf(stderr, "truthgpt: finetune: --out RUN is required\n");
         return 2;

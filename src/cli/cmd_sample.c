@@ -120,6 +120,7 @@ int tg_cmd_sample(int argc, char **argv) {
     int max_tokens = 128, top_k = 0, num_samples = 1, show_probs = 0, threads = 0, ignore_eos = 0;
     float temperature = 1.0f, top_p = 1.0f, min_p = 0.0f;
     int64_t seed = 1337;
+    const char *device = "cpu";
     tg_opt opts[] = {
         {"model", TG_OPT_STR, &model_path, "PATH", "checkpoint directory, or run directory (its newest checkpoint)"},
         {"prompt", TG_OPT_STR, &prompt, "TEXT", "prompt text (needs the checkpoint's tokenizer, or a byte-level model)"},
@@ -136,6 +137,7 @@ int tg_cmd_sample(int argc, char **argv) {
         {"show-probs", TG_OPT_FLAG, &show_probs, NULL, "one line per token: id, text, probability, top-5 alternatives"},
         {"dtype", TG_OPT_STR, &dtype_s, "fp32|bf16|int8", "weight precision for generation (int8: blocks of 32, fp32 sums)"},
         {"threads", TG_OPT_INT, &threads, "N", "threads (0: all cores)"},
+        TG_OPT_DEVICE(device),
         {0},
     };
     char *pos[1];
@@ -146,6 +148,7 @@ int tg_cmd_sample(int argc, char **argv) {
                            "checkpoint's tokenizer.json) or ids; without either, generation starts from <|endoftext|>.",
                            opts, argc, argv, pos, 0, &npos);
     if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = tg_cli_device(device)) != 0) return rc;
     if (!model_path) {
         fprintf(stderr, "truthgpt: sample: --model PATH is required\n");
         return 2;

@@ -27,6 +27,7 @@ int tg_cmd_serve(int argc, char **argv) {
     };
     int max_body_kb = 1024, ground_k = 0;
     const char *index = NULL, *dtype_s = "fp32";
+    const char *device = "cpu";
     const tg_opt opts[] = {
         {"model", TG_OPT_STR, &o.model_path, "DIR", "checkpoint or run directory (its newest checkpoint)"},
         {"host", TG_OPT_STR, &o.host, "ADDR", "address to listen on (loopback unless told otherwise)"},
@@ -45,6 +46,7 @@ int tg_cmd_serve(int argc, char **argv) {
          "of them from one client address (0: no limit; behind a proxy all share its address)"},
         {"request-timeout", TG_OPT_INT, &o.request_timeout, "S",
          "seconds to receive a whole request, headers and body (408 and close after)"},
+        TG_OPT_DEVICE(device),
         {0},
     };
     char *pos[1];
@@ -58,6 +60,7 @@ int tg_cmd_serve(int argc, char **argv) {
                            opts, argc, argv, pos, 0, &npos);
     if (rc == -1) return 0;
     if (rc != 0) return rc;
+    if ((rc = tg_cli_device(device)) != 0) return rc;
     if (!o.model_path) {
         fprintf(stderr, "truthgpt serve: --model DIR is required (see truthgpt serve --help)\n");
         return 2;

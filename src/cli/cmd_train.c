@@ -123,6 +123,7 @@ int tg_cmd_train(int argc, char **argv) {
         snprintf(presets + strlen(presets), sizeof presets - strlen(presets), "%s%s", p == tg_config_preset_names() ? "" : ", ", *p);
     char preset_help[192];
     snprintf(preset_help, sizeof preset_help, "model size: %s", presets);
+    const char *device = "cpu";
     tg_opt opts[] = {
         {"preset", TG_OPT_STR, &f.preset, "NAME", preset_help},
         {"layers", TG_OPT_INT, &f.layers, "L", "override the preset's layers (0: preset)"},
@@ -148,6 +149,7 @@ int tg_cmd_train(int argc, char **argv) {
         {"zero", TG_OPT_INT, &f.zero, "0|1", "under mpirun: 1 shards AdamW's state across the ranks (ZeRO-1)"},
         {"dist-timeout", TG_OPT_DOUBLE, &f.dist_timeout, "S",
          "under mpirun: a rank silent this long in a collective ends the job (docs/distributed.md)"},
+        TG_OPT_DEVICE(device),
         {0},
     };
     char *pos[1];
@@ -161,6 +163,7 @@ int tg_cmd_train(int argc, char **argv) {
     int rc = tg_args_parse("truthgpt train --data DIR --out RUN [--preset tiny] [options]", description, opts, argc,
                            argv, pos, 0, &npos);
     if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = tg_cli_device(device)) != 0) return rc;
     if (!f.out) {
         fprintf(stderr, "truthgpt: train: --out RUN is required\n");
         return 2;

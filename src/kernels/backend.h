@@ -156,15 +156,27 @@ struct tg_backend {
     void (*step_end)(tg_backend *be);
     int (*threads)(tg_backend *be);               /* workers a step uses now; 1 where meaningless */
     void (*set_adaptive)(tg_backend *be, bool on);
+
+    /* ---- errors: ops are void, so a device backend records a failure
+     * (the first one, with file, line and the library's reason), turns the
+     * later ops into no-ops, and reports it here; status waits for the
+     * device and returns TG_OK or TG_ERR_RUNTIME with tg_error set. The
+     * model calls it (tg_backend_status) at the end of every forward,
+     * backward, update and decode step. May be NULL: the CPU's ops cannot
+     * fail (docs/cuda.md, "Errors"). */
+    int (*status)(tg_backend *be);
 };
 
 /* The CPU backend over the best kernel family this CPU runs, or TG_CPU's
  * (src/kernels/cpu/cpu_select.c); _family_new over a named one (tests). */
 int tg_backend_cpu_new(tg_backend **out);
 int tg_backend_cpu_family_new(tg_backend **out, const char *family);
-/* A backend by name: "cpu", "cpu:FAMILY" (generic, avx2, avx512, avx512bf16);
- * TG_ERR_INPUT naming the choices otherwise. */
+/* A backend by name ("cpu", "cpu:FAMILY" with FAMILY generic, avx2, avx512 or
+ * avx512bf16, "cuda", "cuda:N"; NULL: tg_default_device()); TG_ERR_INPUT
+ * naming the choices, or why the device is missing, otherwise. */
 int tg_backend_new(tg_backend **out, const char *name);
 void tg_backend_free(tg_backend *be);
+/* be->status(be), or TG_OK for a backend without one. */
+int tg_backend_status(tg_backend *be);
 
 #endif /* TG_KERNELS_BACKEND_H */

@@ -93,7 +93,9 @@ void tg_model_set_grad_ready(tg_model *m, tg_grad_ready_fn fn, void *user) {
 }
 const char *tg_model_backend_name(const tg_model *m) { return m->be->name; }
 
-int tg_model_init(tg_model **out, const tg_config *cfg) { return tg_model_init_device(out, cfg, "cpu"); }
+int tg_model_init(tg_model **out, const tg_config *cfg) {
+    return tg_model_init_device(out, cfg, tg_default_device());
+}
 
 int tg_model_init_device(tg_model **out, const tg_config *cfg_in, const char *device) {
     *out = NULL;
@@ -520,7 +522,7 @@ int tg_model_forward(tg_model *m, const tg_batch *bt, double *loss_sum, double *
         if (loss_sum) *loss_sum = 0.0;
         if (count) *count = 0.0;
     }
-    return TG_OK;
+    return tg_backend_status(be); /* a device op's failure surfaces here (docs/cuda.md) */
 }
 
 int tg_model_backward(tg_model *m, float scale) {
@@ -571,7 +573,7 @@ int tg_model_backward(tg_model *m, float scale) {
     }
     be->encoder_backward(be, g->wte, g->wpe, a->dres, a->inputs, pos, B, T, C);
     if (m->grad_ready) m->grad_ready(m->grad_ready_user, -1); /* wte, wpe, ln_f */
-    return TG_OK;
+    return tg_backend_status(be);
 }
 
 /* ------------------------------------------------------------ optimizer */
@@ -617,7 +619,7 @@ int tg_adamw_update_range(tg_model *m, int t, float lr, const tg_optim_params *p
         be->adamw_update(be, m->param_mem + a, g + (a - lo), m1 + (a - lo), v2 + (a - lo), b - a, decay, step_size,
                          p->beta1, p->beta2, bc2_sqrt, p->eps);
     }
-    return TG_OK;
+    return tg_backend_status(be);
 }
 
 /* ------------------------------------------------------------ generation */
@@ -684,5 +686,5 @@ int tg_model_forward_rows(tg_model *m, const tg_model_weights *W, tg_kv_cache *k
     fwd_args f = {.N = (size_t)rows->n, .B = 1, .T = rows->n, .tok = w->tok, .pos = w->pos, .kv = kv,
                   .rows = rows, .out_rows = out_rows, .n_out = n_out, .w = w};
     forward(m, W, &f);
-    return TG_OK;
+    return tg_backend_status(m->be);
 }
