@@ -12,7 +12,7 @@
  *   && cmake --build build-fuzz --target fuzz_model_files
  * Run from the repo root (the safetensors case pairs the input with
  * tests/fixtures/hf/gpt2_f32/config.json):
- *   build-fuzz/fuzz_model_files -max_total_time=60 tests/fuzz/corpus_model_files
+ *   build-fuzz/fuzz_model_files -max_total_time=60 tests/fuzz/corpus/fuzz_model_files
  */
 #include <stdint.h>
 #include <stdio.h>
