@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef TG_HAVE_CUDA
+#include <dlfcn.h>
+#include <pthread.h>
+#include <unistd.h>
+#endif
 
 #include "core/core.h"
 #include "kernels/backend.h"
-#ifdef TG_HAVE_CUDA
-#include "kernels/cuda/backend_cuda.h"
-#endif
 
 static char default_device[32] = "cpu";
 
@@ -29,6 +31,42 @@ static int cuda_index(const char *name) {
 #define TG_BACKENDS "cpu, cuda, cuda:N"
 #else
 #define TG_BACKENDS "cpu"
+#endif
+
+#ifdef TG_HAVE_CUDA
+/* The CUDA backend is a module (libtruthgpt_cuda.so beside the program, or
+ * TG_CUDA_BACKEND's path) loaded at the first use of a CUDA device, so a
+ * CPU-only run never maps cudart and cuBLASLt. */
+static int (*cuda_device_check)(int device);
+static int (*cuda_backend_new)(tg_backend **out, int device);
+static char cuda_load_error[4096 + 512];
+static pthread_once_t cuda_once = PTHREAD_ONCE_INIT;
+
+static void cuda_load(void) {
+    char path[4096];
+    const char *env = getenv("TG_CUDA_BACKEND");
+    if (env && *env) {
+        snprintf(path, sizeof path, "%s", env);
+    } else {
+        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
+        n = n < 0 ? 0 : n;
+        while (n > 0 && path[n - 1] != '/') n--;
+        snprintf(path + n, sizeof path - (size_t)n, "libtruthgpt_cuda.so");
+    }
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h) {
+        *(void **)&cuda_device_check = dlsym(h, "tg_cuda_device_check");
+        *(void **)&cuda_backend_new = dlsym(h, "tg_backend_cuda_new");
+    }
+    if (!cuda_device_check || !cuda_backend_new)
+        snprintf(cuda_load_error, sizeof cuda_load_error, "cannot load the CUDA backend %s (%s)", path,
+                 h ? "its entry points are missing" : dlerror());
+}
+
+static int cuda_loaded(void) {
+    pthread_once(&cuda_once, cuda_load);
+    return cuda_backend_new ? TG_OK : tg_error_set(TG_ERR_INPUT, "no CUDA device: %s", cuda_load_error);
+}
 #endif
 
 /* TG_OK and the CUDA index (or -1 for the CPU) of a valid name */
@@ -54,7 +92,8 @@ int tg_backend_new(tg_backend **out, const char *name) {
     TG_TRY(parse(name, &cuda));
     if (cuda < 0) return tg_backend_cpu_new(out);
 #ifdef TG_HAVE_CUDA
-    return tg_backend_cuda_new(out, cuda);
+    TG_TRY(cuda_loaded());
+    return cuda_backend_new(out, cuda);
 #else
     return TG_ERR_INPUT; /* parse() refused it */
 #endif
@@ -70,7 +109,10 @@ int tg_set_default_device(const char *device) {
     int cuda;
     TG_TRY(parse(device, &cuda));
 #ifdef TG_HAVE_CUDA
-    if (cuda >= 0) TG_TRY(tg_cuda_device_check(cuda));
+    if (cuda >= 0) {
+        TG_TRY(cuda_loaded());
+        TG_TRY(cuda_device_check(cuda));
+    }
 #endif
     snprintf(default_device, sizeof default_device, "%s", device);
     return TG_OK;
