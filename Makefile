@@ -20,7 +20,7 @@ build: setup
 	@cmake --build $(BUILD) -j $(JOBS)
 
 build-asan: setup
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTG_SANITIZE=ON -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ > build-asan.cmake.log 2>&1 || (cat build-asan.cmake.log; exit 1)
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTG_SANITIZE=ON -DTG_FUZZ=ON -DTG_CUDA=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ > build-asan.cmake.log 2>&1 || (cat build-asan.cmake.log; exit 1)
 	@cmake --build build-asan -j $(JOBS)
 
 test: setup-test

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# run_all.sh — `make test`: builds the release program and a sanitizer
-# (ASan+UBSan) build, then runs every test in the first and the unit tests in
-# the second, the unit tests under valgrind, and each fuzz target for a few
-# seconds. Exits non-zero if anything fails.
+# run_all.sh — `make test`: builds the release program (with the CUDA module
+# where nvcc is found: CI compiles and links it) and a sanitizer (ASan+UBSan)
+# build that also holds the fuzz targets, then runs every test in the first
+# and the unit tests in the second, the unit tests under valgrind (a Debug
+# build), and each fuzz target for a few seconds. The second and third builds
+# leave CUDA out: it would only be compiled again. Exits non-zero if anything
+# fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -21,7 +24,7 @@ make --no-print-directory build-asan || exit 1
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
    OMP_NUM_THREADS=2 ctest --output-on-failure -j "$JOBS" -L unit -LE slow) || fail=1
 echo "== valgrind (TG_CPU=avx2: valgrind cannot decode AVX-512): unit tests, leaks and memory errors"
-cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=Debug -DTG_NATIVE=OFF > build-valgrind.cmake.log 2>&1 &&
+cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=Debug -DTG_CUDA=OFF > build-valgrind.cmake.log 2>&1 &&
   cmake --build build-valgrind -j "$JOBS" > build-valgrind.build.log 2>&1 || { cat build-valgrind.build.log; exit 1; }
 # TG_BLAS=openblas: oneDNN's JIT-generated code confuses valgrind's analysis.
 # TG_CPU: the AVX2 kernels (or the generic ones on a CPU without AVX2).
@@ -43,6 +46,6 @@ export -f vg_one
 find build-valgrind -maxdepth 1 -name "test_*" -type f -executable ! -name "*.log" | sort | xargs -P "$JOBS" -I{} bash -c 'vg_one {}' > build-valgrind/summary.log 2>&1 || fail=1
 cat build-valgrind/summary.log
 echo "valgrind: $(grep -c ': clean$' build-valgrind/summary.log) passed, $(grep -c ': FAILED$' build-valgrind/summary.log) failed"
-echo "== fuzz targets (libFuzzer, ASan+UBSan): 3 s each over their seed corpora"
-make --no-print-directory fuzz FUZZ_SECONDS=3 || fail=1
+echo "== fuzz targets (libFuzzer, ASan+UBSan, built in the sanitizer build): 3 s each over their seed corpora"
+bash tests/fuzz/run.sh build-asan 3 || fail=1
 exit $fail
