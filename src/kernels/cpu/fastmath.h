@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/gelu_math.h"
+
 static inline float tg_expf(float x) {
     /* exp(x) = 2^n * exp(r), n = round(x / ln2), r = x - n ln2 */
     const float hi = 88.0f, lo = -87.3365447504f; /* above 88 the 2^n scale would overflow */
@@ -53,24 +55,12 @@ static inline float tg_tanhf(float x) {
     return x < 0 ? -t : t;
 }
 
-/* GELU, tanh form (GPT-2's), and its derivative, through the identity
- * 0.5 (1 + tanh u) = sigmoid(2u) = 1 / (1 + e), e = exp(-2u): one exp and one
- * division, about half the vector instructions of tanh's two branches (the
- * GELU passes are compute-bound, see bench/README.md). 1 - s is
- * written as e*s, so nothing cancels; for u below -44 (x < -10) e saturates
- * and the result is a tiny negative, not 0 (PyTorch gives 0 there). */
-#define TG_GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+/* GELU, tanh form (GPT-2's), and its derivative: the formulas of
+ * kernels/gelu_math.h (shared with the CUDA backend) over tg_expf. One exp
+ * and one division, about half the vector instructions of tanh's two
+ * branches (bench/README.md has the figure). */
+static inline float tg_gelu(float x) { return tg_gelu_from_e(x, tg_expf(tg_gelu_exponent(x))); }
 
-static inline float tg_gelu(float x) {
-    float e = tg_expf(-2.0f * TG_GELU_K * (x + 0.044715f * x * x * x));
-    return x / (1.0f + e);
-}
-
-static inline float tg_gelu_grad(float x) {
-    float e = tg_expf(-2.0f * TG_GELU_K * (x + 0.044715f * x * x * x));
-    float s = 1.0f / (1.0f + e); /* sigmoid(2u) */
-    float du = TG_GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-    return s + 2.0f * x * du * (e * s) * s; /* s + x s (1 - s) 2u'; e*s <= 1, so no overflow */
-}
+static inline float tg_gelu_grad(float x) { return tg_gelu_grad_from_e(x, tg_expf(tg_gelu_exponent(x))); }
 
 #endif /* TG_FASTMATH_H */
