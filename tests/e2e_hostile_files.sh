@@ -9,6 +9,7 @@
 # file (and the tensor or offset), and writes nothing to --out.
 # Usage: tests/e2e_hostile_files.sh path/to/truthgpt
 set -u
+HERE=$(cd "$(dirname "$0")" && pwd) # before the cd below
 TG=${1:?usage: e2e_hostile_files.sh path/to/truthgpt}
 TG=$(cd "$(dirname "$TG")" && pwd)/$(basename "$TG")
 W=$(mktemp -d /tmp/tg_e2e_hostile_XXXXXX)
@@ -17,10 +18,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 cd "$W"
 PY=/usr/bin/python3
 
-head -c 20000 /usr/share/games/fortunes/science > t.txt 2>/dev/null || fail "fortunes missing (scripts/setup.sh)"
-"$TG" tokenize --bytes t.txt --out data >/dev/null || fail "tokenize"
-SMALL=(--preset tiny --layers 1 --heads 2 --dim 32 --ctx 16 --batch 2 --warmup 1 --eval-every 0 --threads 1)
-"$TG" train "${SMALL[@]}" --data data --steps 2 --out good > good.log 2>&1 || { cat good.log; fail "setup run"; }
+. "$HERE/lib_e2e.sh"
+tg_e2e_tiny_run "$TG" # data/, good/checkpoint-2, SMALL
 CK=good/checkpoint-2
 [ -f $CK/model.safetensors ] || fail "setup run left no checkpoint"
 

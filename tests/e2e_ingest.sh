@@ -7,16 +7,7 @@
 set -u
 BIN=${1:?usage: e2e_ingest.sh TRUTHGPT}
 T=$(mktemp -d /tmp/tg_e2e_ingest.XXXXXX)
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-# expect CODE DESCRIPTION -- command...: runs it, checks the exit code.
-expect() {
-  local want=$1 what=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"; local got=$?
-  if [ "$got" = "$want" ]; then ok "$what (exit $got)"; else bad "$what: exit $got, expected $want"; sed 's/^/    /' "$T/err" | head -5; fi
-}
-has() { if grep -q -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' not in $1"; sed 's/^/    /' "$1" | head -5; fi; }
+. "$(cd "$(dirname "$0")" && pwd)/lib_e2e.sh" # ok, bad, expect, has, hasnt; $fails
 empty_dir() { if [ -z "$(ls -A "$1" 2>/dev/null)" ]; then ok "$2"; else bad "$2: $(ls -A "$1")"; fi; }
 
 expect 0 "--help" -- "$BIN" ingest --help

@@ -9,16 +9,7 @@
 set -u
 BIN=${1:?usage: e2e_search.sh TRUTHGPT}
 T=$(mktemp -d /tmp/tg_e2e_search.XXXXXX)
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-expect() {
-  local want=$1 what=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"; local got=$?
-  if [ "$got" = "$want" ]; then ok "$what (exit $got)"; else bad "$what: exit $got, expected $want"; sed 's/^/    /' "$T/err" | head -5; fi
-}
-has() { if grep -q -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' not in $1"; sed 's/^/    /' "$1" | head -5; fi; }
-hasnt() { if grep -q -- "$2" "$1"; then bad "$3: '$2' in $1"; else ok "$3"; fi; }
+. "$(cd "$(dirname "$0")" && pwd)/lib_e2e.sh" # ok, bad, expect, has, hasnt; $fails
 
 expect 0 "index --help" -- "$BIN" index --help
 has "$T/out" "--out" "index --help lists --out"

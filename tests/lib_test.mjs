@@ -45,3 +45,12 @@ export async function localPage(browser, base) {
   page.on('pageerror', (e) => pageErrors.push(e.message));
   return { page, pageErrors };
 }
+
+// The end of a script: the count of failed checks, exit 1 if any.
+export function finish(failed, name) {
+  if (failed()) {
+    console.error(`${failed()} check(s) failed`);
+    process.exit(1);
+  }
+  console.log(`${name}: all checks passed`);
+}

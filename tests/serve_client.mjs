@@ -5,7 +5,7 @@
 // 400 errors raised as the client's APIError.
 // Usage: node tests/serve_client.mjs BASE_URL API_KEY MODEL_NAME
 import OpenAI from 'openai';
-import { checker, requireLocalBase } from './lib_test.mjs';
+import { checker, finish as finishChecks, requireLocalBase } from './lib_test.mjs';
 
 const [base, apiKey, modelName] = process.argv.slice(2);
 requireLocalBase(apiKey && modelName ? base : '', 'node serve_client.mjs http://127.0.0.1:PORT API_KEY MODEL_NAME');
@@ -145,8 +145,4 @@ try {
   check(e instanceof OpenAI.AuthenticationError && e.status === 401, 'a wrong API key raises AuthenticationError 401', e.status);
 }
 
-if (failed()) {
-  console.error(`${failed()} check(s) failed`);
-  process.exit(1);
-}
-console.log('openai client: all checks passed');
+finishChecks(failed, 'openai client');

@@ -4,7 +4,7 @@
 // start a new chat; saves a screenshot.
 // Usage: node tests/web_chat.mjs BASE_URL SCREENSHOT_PATH [API_KEY]
 import { chromium } from 'playwright-core';
-import { checker, launchChromium, localPage, requireLocalBase } from './lib_test.mjs';
+import { checker, finish, launchChromium, localPage, requireLocalBase } from './lib_test.mjs';
 
 const [base, shot, apiKey] = process.argv.slice(2);
 requireLocalBase(shot ? base : '', 'node web_chat.mjs http://127.0.0.1:PORT SCREENSHOT.png [API_KEY]');
@@ -90,8 +90,4 @@ try {
 } finally {
   await close();
 }
-if (failed()) {
-  console.error(`${failed()} check(s) failed`);
-  process.exit(1);
-}
-console.log('web chat: all checks passed');
+finish(failed, 'web chat');

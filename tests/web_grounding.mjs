@@ -6,7 +6,7 @@
 // their source, hovering one lights the source up; saves a screenshot.
 // Usage: node tests/web_grounding.mjs BASE_URL SCREENSHOT_PATH API_KEY
 import { chromium } from 'playwright-core';
-import { checker, launchChromium, localPage, requireLocalBase } from './lib_test.mjs';
+import { checker, finish, launchChromium, localPage, requireLocalBase } from './lib_test.mjs';
 
 const [base, shot, apiKey] = process.argv.slice(2);
 requireLocalBase(shot ? base : '', 'node web_grounding.mjs http://127.0.0.1:PORT SCREENSHOT.png API_KEY');
@@ -65,8 +65,4 @@ try {
 } finally {
   await close();
 }
-if (failed()) {
-  console.error(`${failed()} check(s) failed`);
-  process.exit(1);
-}
-console.log('web grounding: all checks passed');
+finish(failed, 'web grounding');
